@@ -1,0 +1,1 @@
+"""diskimage-vhd: XenServer-flavoured VHD images in pure Python."""
