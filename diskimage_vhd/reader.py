@@ -1,0 +1,300 @@
+"""Reading fixed and dynamic VHDs, whoever wrote them."""
+
+from __future__ import annotations
+
+import array
+import os
+import stat
+import sys
+from typing import Iterator, Optional
+
+from diskimage_vhd.errors import (
+    InvalidVhdError, NotAVhdError, VhdError, describe_os_error)
+from diskimage_vhd.extents import Extent, data_extents
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.batmap import BatmapHeader
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
+from diskimage_vhd.format.header import DynamicHeader
+
+# Creators whose disks are sized by ``current_size``; for the others qemu
+# (and Virtual PC) trust the CHS geometry.  Same table as qemu's vpc driver.
+CURRENT_SIZE_CREATORS = (b'win ', b'qem2', b'd2v ', b'CTXS', b'tap\0')
+
+# A BAT describing more than this is refused before it is read: it bounds
+# the memory a hostile header can make us allocate (XenServer's own largest
+# preallocation is 2 TiB).
+MAX_ADDRESSABLE = 2 * 1024 ** 4
+MIN_BLOCK_SIZE = c.SECTOR_SIZE
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """Open ``path`` read-only, refusing directories, FIFOs and devices clearly."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0)
+                     | os.O_NONBLOCK)
+    except OSError as error:
+        raise VhdError(path, describe_os_error(error)) from None
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+        os.set_blocking(fd, True)
+        return fd
+    os.close(fd)
+    kind = 'a directory' if stat.S_ISDIR(mode) else 'not a regular file'
+    raise VhdError(path, f'is {kind}')
+
+
+def file_size(fd: int) -> int:
+    """Size of a regular file or a block device."""
+    return os.lseek(fd, 0, os.SEEK_END)
+
+
+def pread_exact(fd: int, length: int, offset: int, path: str) -> bytes:
+    """Read exactly ``length`` bytes or say the file is truncated."""
+    data = os.pread(fd, length, offset)
+    if len(data) != length:
+        raise InvalidVhdError(path, f'truncated: cannot read {length} bytes '
+                                    f'at offset {offset}')
+    return data
+
+
+def read_footer_bytes(fd: int, size: int, path: str) -> bytes:
+    """The primary footer: the last 512 bytes (or 511, an old short footer)."""
+    if size < c.FOOTER_SIZE - 1:
+        raise InvalidVhdError(path, f'not a VHD: {size} bytes is too small')
+    if size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1:
+        return pread_exact(fd, c.FOOTER_SIZE - 1, size - c.FOOTER_SIZE + 1,
+                           path) + b'\0'
+    return pread_exact(fd, c.FOOTER_SIZE, size - c.FOOTER_SIZE, path)
+
+
+def bitmap_bytes(block_size: int) -> int:
+    """Bytes of the sector bitmap before each block: a bit a sector, whole sectors."""
+    bits = block_size // c.SECTOR_SIZE
+    return -(-bits // (8 * c.SECTOR_SIZE)) * c.SECTOR_SIZE
+
+
+def uses_current_size(footer: Footer) -> bool:
+    """Whether a disk's size is ``current_size`` rather than its geometry."""
+    return (footer.creator_application in CURRENT_SIZE_CREATORS
+            or footer.cylinders * footer.heads * footer.sectors_per_track
+            == MAX_CHS_SECTORS)
+
+
+class VhdImage:
+    """An open VHD: its structures, its allocated extents and its data."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        self.fd = open_regular(self.path)
+        try:
+            self._load()
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    # -- loading -----------------------------------------------------------
+
+    def _load(self) -> None:
+        self.file_size = file_size(self.fd)
+        self.footer = self._read_footer()
+        self.header: Optional[DynamicHeader] = None
+        self.bat: Optional[array.array] = None
+        self.batmap_header: Optional[BatmapHeader] = None
+        self.batmap: Optional[bytes] = None
+        if self.footer.disk_type == c.DISK_TYPE_FIXED:
+            self.data_end = self.file_size - c.FOOTER_SIZE
+            self.size = min(self._footer_size(), max(self.data_end, 0))
+        elif self.footer.is_dynamic:
+            self.data_end = self.file_size - c.FOOTER_SIZE
+            self._load_dynamic()
+            self.size = self._footer_size()
+        else:
+            raise InvalidVhdError(
+                self.path, f'unknown disk type {self.footer.disk_type}')
+
+    def _read_footer(self) -> Footer:
+        footer = Footer.parse(read_footer_bytes(self.fd, self.file_size,
+                                                self.path))
+        if footer.cookie == c.FOOTER_COOKIE:
+            self._check_footer_checksum(footer, 'footer')
+            return footer
+        copy = Footer.parse(pread_exact(self.fd, c.FOOTER_SIZE, 0, self.path))
+        if copy.cookie == c.FOOTER_COOKIE and copy.is_dynamic:
+            # The primary is gone (a truncated copy, say): libvhd and qemu
+            # fall back to the copy at the start of a dynamic disk.
+            self._check_footer_checksum(copy, 'footer copy')
+            return copy
+        raise NotAVhdError(self.path, 'not a VHD: no footer cookie '
+                                      '"conectix" at the end of the file')
+
+    def _check_footer_checksum(self, footer: Footer, what: str) -> None:
+        if footer.checksum == footer.computed_checksum():
+            return
+        if footer.hidden:  # old tapdisk checksummed with hidden taken as 0
+            unhidden = Footer.parse(footer.pack())
+            unhidden.hidden = 0
+            if footer.checksum == unhidden.computed_checksum():
+                return
+        raise InvalidVhdError(self.path, f'{what} has an invalid checksum')
+
+    def _footer_size(self) -> int:
+        if uses_current_size(self.footer):
+            return self.footer.current_size
+        return self.footer.geometry.size
+
+    def _load_dynamic(self) -> None:
+        offset = self.footer.data_offset
+        if offset % c.SECTOR_SIZE or offset + c.HEADER_SIZE > self.file_size:
+            raise InvalidVhdError(self.path, f'header offset {offset} is '
+                                             'outside the file')
+        header = DynamicHeader.parse(pread_exact(self.fd, c.HEADER_SIZE,
+                                                 offset, self.path))
+        if header.cookie != c.HEADER_COOKIE:
+            raise InvalidVhdError(self.path, 'header has an invalid cookie')
+        if header.checksum != header.computed_checksum():
+            raise InvalidVhdError(self.path, 'header has an invalid checksum')
+        bs = header.block_size
+        if bs < MIN_BLOCK_SIZE or bs > c.BLOCK_SIZE or bs & (bs - 1):
+            raise InvalidVhdError(self.path, f'unsupported block size {bs}')
+        entries = header.max_table_entries
+        if entries * bs > MAX_ADDRESSABLE:
+            raise InvalidVhdError(self.path, f'max table entries {entries} '
+                                             'is beyond any VHD size')
+        table_end = header.table_offset + entries * 4
+        if header.table_offset % c.SECTOR_SIZE or table_end > self.data_end:
+            raise InvalidVhdError(self.path, 'block allocation table runs '
+                                             'past the end of the file')
+        bat = array.array('I', pread_exact(self.fd, entries * 4,
+                                           header.table_offset, self.path))
+        if sys.byteorder == 'little':
+            bat.byteswap()
+        self.header = header
+        self.bat = bat
+        self.block_size = bs
+        self.bitmap_bytes = bitmap_bytes(bs)
+        self._check_blocks_inside()
+        self._load_batmap(table_end)
+
+    def _check_blocks_inside(self) -> None:
+        span = self.bitmap_bytes + self.block_size
+        for index, entry in enumerate(self.bat):
+            if entry != c.UNALLOCATED and entry * c.SECTOR_SIZE + span \
+                    > self.data_end:
+                raise InvalidVhdError(
+                    self.path, f'block {index} (sector {entry}) runs past the '
+                               'end of the file')
+
+    def _load_batmap(self, table_end: int) -> None:
+        if (self.footer.creator_application != c.CREATOR_TAP
+                or self.footer.creator_version < 0x00010002):
+            return
+        offset = -(-table_end // c.SECTOR_SIZE) * c.SECTOR_SIZE
+        if offset + c.SECTOR_SIZE > self.data_end:
+            return
+        header = BatmapHeader.parse(pread_exact(self.fd, c.SECTOR_SIZE, offset,
+                                                self.path))
+        if header.cookie != c.BATMAP_COOKIE:
+            return
+        self.batmap_header = header
+        length = header.batmap_size * c.SECTOR_SIZE
+        if header.batmap_offset + length <= self.data_end \
+                and length <= len(self.bat) + c.SECTOR_SIZE:
+            self.batmap = os.pread(self.fd, length, header.batmap_offset)
+
+    # -- queries -----------------------------------------------------------
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.header is not None
+
+    def allocated_blocks(self) -> int:
+        if self.bat is None:
+            return 0
+        return sum(1 for entry in self.bat if entry != c.UNALLOCATED)
+
+    def data_extents(self) -> Iterator[Extent]:
+        """Ranges of the virtual disk that may hold non-zero data, in order."""
+        if self.bat is None:
+            yield from data_extents(self.fd, 0, self.size)
+            return
+        bs = self.block_size
+        run_start = None
+        blocks = min(len(self.bat), -(-self.size // bs))
+        for index in range(blocks):
+            if self.bat[index] == c.UNALLOCATED:
+                if run_start is not None:
+                    yield run_start, index * bs
+                    run_start = None
+            elif run_start is None:
+                run_start = index * bs
+        if run_start is not None:
+            yield run_start, min(blocks * bs, self.size)
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` with the virtual disk's bytes from ``offset``."""
+        if offset + len(view) > self.size:
+            raise ValueError('read past the end of the virtual disk')
+        if self.bat is None:
+            self._pread_into(view, offset)
+            return
+        if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+            raise VhdError(self.path, 'differencing disks need their parent, '
+                                      'which is not supported')
+        bs = self.block_size
+        done = 0
+        while done < len(view):
+            position = offset + done
+            index, within = divmod(position, bs)
+            length = min(bs - within, len(view) - done)
+            part = view[done:done + length]
+            entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
+            if entry == c.UNALLOCATED:
+                part[:] = bytes(length)
+            else:
+                block_start = entry * c.SECTOR_SIZE
+                self._pread_into(part, block_start + self.bitmap_bytes + within)
+                self._apply_bitmap(block_start, within, part)
+            done += length
+
+    def read(self, offset: int, length: int) -> bytes:
+        buffer = bytearray(length)
+        self.read_into(offset, memoryview(buffer))
+        return bytes(buffer)
+
+    def _apply_bitmap(self, block_start: int, within: int,
+                      part: memoryview) -> None:
+        """Zero the sectors the block's bitmap says were never written."""
+        bitmap = os.pread(self.fd, self.bitmap_bytes, block_start)
+        used = (self.block_size // c.SECTOR_SIZE) // 8
+        if bitmap[:used] == b'\xff' * used:
+            return
+        first = within // c.SECTOR_SIZE
+        last = (within + len(part) - 1) // c.SECTOR_SIZE
+        for sector in range(first, last + 1):
+            if not bitmap[sector >> 3] & (0x80 >> (sector & 7)):
+                lo = max(sector * c.SECTOR_SIZE - within, 0)
+                hi = min((sector + 1) * c.SECTOR_SIZE - within, len(part))
+                part[lo:hi] = bytes(hi - lo)
+
+    def _pread_into(self, view: memoryview, offset: int) -> None:
+        done = 0
+        while done < len(view):
+            got = os.preadv(self.fd, [view[done:]], offset + done)
+            if got == 0:
+                raise InvalidVhdError(self.path, 'truncated: data ends at '
+                                                 f'offset {offset + done}')
+            done += got
+
+    # -- lifetime ----------------------------------------------------------
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> VhdImage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
