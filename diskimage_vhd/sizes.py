@@ -1,0 +1,32 @@
+"""Human sizes ("2T", "2048M") as the tools' options and DIB variables take them."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {'': 1, 'B': 1, 'K': 1024, 'M': 1024 ** 2, 'G': 1024 ** 3,
+          'T': 1024 ** 4}
+_PATTERN = re.compile(r'^\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*$', re.IGNORECASE)
+
+
+def parse_size(text: str, default_unit: str = '') -> int:
+    """Parse ``2T``, ``2048M``, ``2GiB`` or a plain number of ``default_unit``.
+
+    Units are binary (K = 1024), as vhd-util's MiB and DIB's sizes are.
+    """
+    match = _PATTERN.match(str(text))
+    if not match:
+        raise ValueError(f'not a size: {text!r} (use e.g. 2048M or 2T)')
+    unit = (match.group(2) or default_unit).upper()
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def format_size(size: int) -> str:
+    """A short human size, exact where it can be (``6 MiB``, ``5.0 GiB``)."""
+    for unit, name in ((1024 ** 4, 'TiB'), (1024 ** 3, 'GiB'),
+                       (1024 ** 2, 'MiB'), (1024, 'KiB')):
+        if size >= unit:
+            if size % unit == 0:
+                return f'{size // unit} {name}'
+            return f'{size / unit:.1f} {name}'
+    return f'{size} bytes'

@@ -1,0 +1,75 @@
+"""What a conversion reads from: a raw image, a VHD, or nothing at all."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from diskimage_vhd.errors import VhdError
+from diskimage_vhd.extents import Extent, data_extents
+from diskimage_vhd.reader import file_size, open_regular
+
+try:  # Python 3.8+: typing.Protocol
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore
+
+
+class Source(Protocol):
+    """A virtual disk: its size, where its data may be, and its bytes."""
+
+    path: str
+    size: int
+
+    def data_extents(self) -> Iterator[Extent]:
+        ...
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        ...
+
+
+class RawSource:
+    """A raw image file (or block device) read with holes skipped."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = os.fspath(path)
+        self.fd = open_regular(self.path)
+        self.size = file_size(self.fd)
+
+    def data_extents(self) -> Iterator[Extent]:
+        return data_extents(self.fd, 0, self.size)
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        done = 0
+        while done < len(view):
+            got = os.preadv(self.fd, [view[done:]], offset + done)
+            if got == 0:
+                raise VhdError(self.path, 'changed size during conversion '
+                                          f'(ends at {offset + done} bytes, '
+                                          f'was {self.size})')
+            done += got
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> RawSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class EmptySource:
+    """A disk of ``size`` zero bytes, for creating empty VHDs."""
+
+    def __init__(self, size: int, path: str = '<empty>'):
+        self.path = path
+        self.size = size
+
+    def data_extents(self) -> Iterator[Extent]:
+        return iter(())
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        view[:] = bytes(len(view))
