@@ -1,1 +1,23 @@
-"""diskimage-vhd: XenServer-flavoured VHD images in pure Python."""
+"""diskimage-vhd: XenServer-flavoured VHD images in pure Python.
+
+The API has the powers of the ``diskimage-vhd`` command: ``convert`` (raw,
+fixed and dynamic in every direction), ``inspect`` (a summary as a dict) and
+``check`` (every rule of ``vhd-util check`` plus XenServer readiness).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diskimage_vhd.convert import ConversionResult, convert
+from diskimage_vhd.errors import InvalidVhdError, VhdError
+from diskimage_vhd.summary import inspect
+
+__all__ = ['ConversionResult', 'InvalidVhdError', 'VhdError', 'check',
+           'convert', 'inspect']
+
+
+def check(path: str, check_bitmaps: bool = False) -> Any:
+    """Check ``path`` as ``vhd-util check`` does; see ``checker.CheckReport``."""
+    from diskimage_vhd.checker import check as run_check
+    return run_check(path, check_bitmaps=check_bitmaps)

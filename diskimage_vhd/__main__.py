@@ -1,0 +1,5 @@
+import sys
+
+from diskimage_vhd.cli import main
+
+sys.exit(main())

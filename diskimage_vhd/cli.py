@@ -1,0 +1,188 @@
+"""The ``diskimage-vhd`` command: convert, info, check, elements-path."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from diskimage_vhd import check, dib, sizes
+
+from diskimage_vhd.cliutil import run_command
+from diskimage_vhd.convert import FORMATS, convert
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.identity import parse_uuid
+from diskimage_vhd.progress import Progress
+from diskimage_vhd.sizes import format_size
+from diskimage_vhd.summary import inspect
+from diskimage_vhd.version import version_string
+
+PROG = 'diskimage-vhd'
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description='Make, inspect and check XenServer-ready VHD disk images.')
+    parser.add_argument('--version', action='version',
+                        version=f'{PROG} {version_string()}')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+    commands.required = True
+
+    conv = commands.add_parser(
+        'convert', help='convert a disk image (raw to dynamic VHD by default)',
+        description='Convert SOURCE to DESTINATION. By default a raw image '
+                    'becomes a sparse dynamic VHD in the XenServer flavour '
+                    '(creator tap 1.3, batmap 1.2), holding only the 2 MiB '
+                    'blocks that have data. A VHD source (from any writer, '
+                    'qemu-img included) is detected and re-laid the same way. '
+                    'DESTINATION appears only when complete.')
+    conv.add_argument('source', metavar='SOURCE')
+    conv.add_argument('destination', metavar='DESTINATION')
+    conv.add_argument('--from', dest='source_format',
+                      choices=('raw', 'vhd', 'fixed', 'dynamic'),
+                      help='what SOURCE is (default: detected from its footer)')
+    conv.add_argument('--to', dest='target_format', choices=FORMATS,
+                      default='dynamic',
+                      help='what to write (default: %(default)s)')
+    conv.add_argument('--allocate-all', action='store_true',
+                      help='write every block, zeros included, as the old '
+                           'patched vhd-util did (dynamic only)')
+    conv.add_argument('--max-size', metavar='SIZE',
+                      help='preallocate metadata so XenServer can grow the '
+                           'disk online up to SIZE (e.g. 2T), like '
+                           '"vhd-util create -S" (dynamic only)')
+    conv.add_argument('--timestamp', metavar='TIME',
+                      help='creation time to record, Unix seconds or ISO 8601 '
+                           '(default: SOURCE_DATE_EPOCH if set, else now)')
+    conv.add_argument('--uuid', metavar='UUID',
+                      help='disk UUID (default: random; derived from the '
+                           'content when SOURCE_DATE_EPOCH is set)')
+    conv.add_argument('-q', '--quiet', action='store_true',
+                      help='print nothing but errors')
+
+    info = commands.add_parser('info', help='describe a VHD or raw image',
+                               description='Describe FILE: format, sizes, '
+                                           'creator, allocation.')
+    info.add_argument('file', metavar='FILE')
+    info.add_argument('--json', action='store_true', help='print JSON')
+
+    chk = commands.add_parser(
+        'check', help='check a VHD as vhd-util check does, plus XenServer '
+                      'readiness',
+        description='Check FILE against every rule of vhd-util check, and '
+                    'warn about what would misbehave on XenServer. Exit 0 if '
+                    'valid (warnings may be listed), 22 if invalid.')
+    chk.add_argument('file', metavar='FILE')
+    chk.add_argument('-b', '--bitmaps', action='store_true',
+                     help="also read each allocated block's sector bitmap")
+    chk.add_argument('--json', action='store_true', help='print JSON')
+
+    commands.add_parser(
+        'elements-path', help="print the directory of this package's DIB "
+                              'elements, for ELEMENTS_PATH',
+        description="Print the directory holding this package's "
+                    'diskimage-builder elements (xenserver-vhd).')
+    return parser
+
+
+def _convert(args: argparse.Namespace) -> int:
+    if args.target_format != 'dynamic' and (args.allocate_all or args.max_size):
+        raise UsageError(None, '--allocate-all and --max-size apply only to '
+                               '--to dynamic')
+    try:
+        max_size = sizes.parse_size(args.max_size, 'M') if args.max_size \
+            else None
+    except ValueError as error:
+        raise UsageError(None, f'--max-size: {error}') from None
+    unique_id = parse_uuid(args.uuid) if args.uuid else None
+    progress = None if args.quiet else Progress(f'converting {args.source}', 1)
+
+    def report(done: int, total: int) -> None:
+        progress.total = total
+        progress(done)
+
+    result = convert(args.source, args.destination,
+                     source_format=args.source_format,
+                     target_format=args.target_format,
+                     allocate_all=args.allocate_all, max_size=max_size,
+                     timestamp=args.timestamp, unique_id=unique_id,
+                     progress=report if progress else None,
+                     notify=None if args.quiet else _warn)
+    if progress:
+        progress.finish()
+        blocks = (f', {result.allocated_blocks} blocks allocated'
+                  if result.target_format == 'dynamic' else '')
+        print(f'{result.destination}: {result.target_format} '
+              f'{"VHD" if result.target_format != "raw" else "image"}, '
+              f'{format_size(result.virtual_size)} virtual, '
+              f'{format_size(result.file_size)} file{blocks}', file=sys.stderr)
+    return 0
+
+
+def _warn(message: str) -> None:
+    print(f'{PROG}: {message}', file=sys.stderr)
+
+
+INFO_LABELS = (
+    ('format', 'format'), ('virtual_size', 'virtual size'),
+    ('file_size', 'file size'), ('data_bytes', 'data'),
+    ('creator', 'creator'), ('creator_version', 'creator version'),
+    ('created', 'created'), ('uuid', 'uuid'), ('block_size', 'block size'),
+    ('allocated_blocks', 'allocated blocks'), ('blocks', 'blocks'),
+    ('max_size', 'max size'), ('batmap', 'batmap'),
+)
+SIZE_KEYS = {'virtual_size', 'file_size', 'data_bytes', 'block_size', 'max_size'}
+
+
+def _info(args: argparse.Namespace) -> int:
+    info = inspect(args.file)
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    print(info['path'])
+    for key, label in INFO_LABELS:
+        if key not in info:
+            continue
+        value = info[key]
+        if key in SIZE_KEYS:
+            value = f'{format_size(value)} ({value} bytes)'
+        elif key == 'batmap':
+            value = 'yes' if value else 'no'
+        print(f'  {label + ":":18}{value}')
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = check(args.file, check_bitmaps=args.bitmaps)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    else:
+        if report.valid:
+            print(f'{args.file} is valid')
+        else:
+            print(f'{args.file} is invalid: {report.error}')
+        for warning in report.warnings:
+            print(f'warning: {warning}')
+    return 0 if report.valid else 22
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == 'convert':
+        return _convert(args)
+    if args.command == 'info':
+        return _info(args)
+    if args.command == 'check':
+        return _check(args)
+    print(dib.elements_path())
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_command(PROG, _main, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""What both commands share: one-line errors, exit codes, signal handling."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Callable, NoReturn, Optional, Sequence
+
+from diskimage_vhd.errors import VhdError
+
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(Exception):
+    """SIGTERM, raised as an exception so temporary files get cleaned up."""
+
+
+def _raise_terminated(signum: int, frame: object) -> NoReturn:
+    raise Terminated()
+
+
+def run_command(prog: str, body: Callable[[Optional[Sequence[str]]], int],
+                argv: Optional[Sequence[str]] = None) -> int:
+    """Run a command body, turning every expected failure into one line.
+
+    SIGINT and SIGTERM unwind through the body's ``with`` blocks, so an
+    interrupted conversion removes its temporary output before exiting.
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return body(argv)
+    except VhdError as error:
+        print(f'{prog}: {error}', file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f'{prog}: interrupted; nothing was written', file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print(f'{prog}: terminated; nothing was written', file=sys.stderr)
+        return EXIT_TERMINATED
+    except BrokenPipeError:
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)

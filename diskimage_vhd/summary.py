@@ -1,0 +1,59 @@
+"""A readable summary of a disk image, for ``diskimage-vhd info``."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any, Dict, Union
+
+from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.identity import unix_timestamp
+from diskimage_vhd.reader import VhdImage
+from diskimage_vhd.sources import RawSource
+
+
+def _iso(unix_seconds: int) -> str:
+    moment = datetime.datetime.fromtimestamp(unix_seconds, datetime.timezone.utc)
+    return moment.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _data_bytes(extents) -> int:
+    return sum(end - start for start, end in extents)
+
+
+def inspect(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    """Describe ``path`` (a VHD of any writer, or a raw image) as a dict."""
+    try:
+        image = VhdImage(path)
+    except NotAVhdError:
+        with RawSource(path) as raw:
+            return {'path': os.fspath(path), 'format': 'raw',
+                    'virtual_size': raw.size, 'file_size': raw.size,
+                    'data_bytes': _data_bytes(raw.data_extents())}
+    with image:
+        footer = image.footer
+        info: Dict[str, Any] = {
+            'path': image.path,
+            'format': c.DISK_TYPE_NAMES[footer.disk_type],
+            'virtual_size': image.size,
+            'current_size': footer.current_size,
+            'file_size': image.file_size,
+            'creator': footer.creator,
+            'creator_version': '{}.{}'.format(footer.creator_version >> 16,
+                                              footer.creator_version & 0xFFFF),
+            'created': _iso(unix_timestamp(footer.timestamp)),
+            'uuid': str(footer.uuid),
+            'geometry': list(footer.geometry),
+            'data_bytes': _data_bytes(image.data_extents()),
+        }
+        if image.header is not None:
+            info.update({
+                'block_size': image.block_size,
+                'blocks': -(-footer.current_size // image.block_size),
+                'allocated_blocks': image.allocated_blocks(),
+                'max_table_entries': image.header.max_table_entries,
+                'max_size': image.header.max_table_entries * image.block_size,
+                'batmap': image.batmap_header is not None,
+            })
+        return info

@@ -1,0 +1,24 @@
+#!/bin/bash
+# Run the whole test suite in ./.venv and end with "N passed, M failed".
+#
+# Installs the package and its test requirements into ./.venv (created if
+# missing), and qemu-utils with apt when run as root without qemu-img:
+# qemu-img is the independent referee of many tests.
+set -eu -o pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v qemu-img >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq qemu-utils >/dev/null
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q -e . -r test-requirements.txt
+
+set +e
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/stestr run "$@"
+status=$?
+set -e
+summary=$(.venv/bin/stestr last 2>/dev/null | sed -n 's/^ - \(Passed\|Failed\|Skipped\): //p' \
+          | tr '\n' ' ')
+read -r passed failed skipped <<<"${summary:-0 0 0}"
+echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+exit $status
