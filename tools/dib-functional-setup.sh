@@ -1,0 +1,35 @@
+#!/bin/bash
+# Install what tests/functional/test_dib_build.py needs on a fresh Debian 12
+# machine, as root: the host tools diskimage-builder uses for a partitionless
+# debian-minimal build (sudo, debootstrap, losetup, mkfs.ext4, fstrim),
+# qemu-img for its comparison and qemu-system-x86 to boot the result; then
+# diskimage-builder itself into the virtualenv that holds this package, so
+# that its vhd-util is the one disk-image-create finds.
+#
+# Usage: tools/dib-functional-setup.sh [VENV]   (default: ./.venv)
+set -eu -o pipefail
+cd "$(dirname "$0")/.."
+
+venv=${1:-.venv}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "$0: run as root (apt-get install)" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# --no-install-recommends keeps it small; debian-archive-keyring and gpgv
+# let debootstrap verify bookworm's Release file.
+apt-get install -y -qq --no-install-recommends \
+    sudo debootstrap debian-archive-keyring gpgv wget ca-certificates \
+    e2fsprogs util-linux mount \
+    qemu-utils qemu-system-x86 >/dev/null
+
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q diskimage-builder
+"$venv/bin/pip" install -q -e .
+
+echo "dib-functional-setup: $("$venv/bin/disk-image-create" --version 2>&1 |
+    tail -n 1 | sed 's/^/diskimage-builder /'), $(debootstrap --version),"\
+" $(qemu-system-x86_64 --version | head -n 1)"
