@@ -73,12 +73,13 @@ class CheckReport:
 
 @dataclasses.dataclass(frozen=True)
 class CheckOptions:
-    """vhd-util check's switches: -b, -i, -t and -B."""
+    """vhd-util check's switches: -b, -i, -t, -B and -I."""
 
     check_bitmaps: bool = False
     ignore_footer: bool = False
     ignore_timestamps: bool = False
     skip_overlaps: bool = False
+    ignore_parent_uuid: bool = False
 
 
 class Invalid(Exception):
@@ -94,15 +95,15 @@ class Invalid(Exception):
 
 def check(path: str | os.PathLike[str], check_bitmaps: bool = False,
           now: Optional[float] = None, *, ignore_footer: bool = False,
-          ignore_timestamps: bool = False,
-          skip_overlaps: bool = False) -> CheckReport:
-    """Check ``path`` as ``vhd-util check [-b] [-i] [-t] [-B]`` does.
+          ignore_timestamps: bool = False, skip_overlaps: bool = False,
+          ignore_parent_uuid: bool = False) -> CheckReport:
+    """Check ``path`` as ``vhd-util check [-b] [-i] [-t] [-B] [-I]`` does.
 
     ``now`` (Unix seconds, default the clock) is the time the footer's
     timestamp is judged against.  An unreadable file raises VhdError.
     """
     options = CheckOptions(check_bitmaps, ignore_footer, ignore_timestamps,
-                           skip_overlaps)
+                           skip_overlaps, ignore_parent_uuid)
     if check_bitmaps and skip_overlaps:
         raise UsageError(None, 'not checking the BAT for overlaps (-B) '
                                'precludes checking bitmaps (-b)')
@@ -282,7 +283,7 @@ class _Checker:
             self.check_batmap(vhd, batmap)
         if vhd.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
             try:
-                check_parent_locators(vhd)
+                check_parent_locators(vhd, self.options.ignore_parent_uuid)
             except ParentProblem as problem:
                 raise Invalid(str(problem), problem.code) from None
 

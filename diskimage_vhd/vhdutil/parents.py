@@ -97,7 +97,8 @@ def parent_uuid_problem(vhd: libvhd.Vhd, location: str) -> Optional[str]:
     return None
 
 
-def check_parent_locators(vhd: libvhd.Vhd) -> None:
+def check_parent_locators(vhd: libvhd.Vhd,
+                          ignore_parent_uuid: bool = False) -> None:
     """``vhd_util_check_parent_locators``: raise the first problem."""
     assert vhd.header is not None
     name = libvhd.decode_parent_name(vhd)
@@ -133,9 +134,31 @@ def check_parent_locators(vhd: libvhd.Vhd) -> None:
         except ParentProblem as problem:
             raise ParentProblem(f'error resolving {path}: {-problem.code}',
                                 problem.code) from None
-        problem = parent_uuid_problem(vhd, location)
+        problem = (None if ignore_parent_uuid
+                   else parent_uuid_problem(vhd, location))
         if problem:
             raise ParentProblem(f'invalid parent {location}: {problem}')
         found += 1
     if not found:
         raise ParentProblem(f'could not find parent {name}')
+
+
+def parent_is_raw(vhd: libvhd.Vhd) -> bool:
+    """``vhd_parent_raw``: a null parent UUID means the parent is a raw file."""
+    return vhd.header is not None and not any(vhd.header.parent_unique_id)
+
+
+def parent_locator_get(vhd: libvhd.Vhd) -> str:
+    """``vhd_parent_locator_get``: the first locator that resolves."""
+    if vhd.footer.disk_type != 4 or vhd.header is None:
+        raise libvhd.LibvhdError(errno.EINVAL, 'not a differencing disk')
+    code = errno.EINVAL
+    for entry in libvhd.locators(vhd.header):
+        path = read_locator(vhd, entry)
+        if path is None:
+            continue
+        try:
+            return find_parent(vhd.path, path)
+        except ParentProblem as problem:
+            code = problem.code
+    raise libvhd.LibvhdError(code, 'no parent locator resolves')

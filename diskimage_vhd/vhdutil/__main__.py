@@ -1,0 +1,7 @@
+"""``python -m diskimage_vhd.vhdutil``: the vhd-util drop-in."""
+
+import sys
+
+from diskimage_vhd.vhdutil.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""``vhd-util check``: the checker's verdict, printed as vhd-util prints it."""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Callable, Dict, List
+
+from diskimage_vhd import checker
+from diskimage_vhd.errors import VhdError
+from diskimage_vhd.vhdutil import read
+from diskimage_vhd.vhdutil.options import Usage, parse
+
+SPEC = 'n:iItpbBsh'
+SUPPORTED = 'niItpbB'
+USAGE = ('options: -n <file> [-i ignore missing primary footers] '
+         '[-I ignore parent uuids] [-t ignore timestamps] '
+         '[-B do not check BAT for overlapping (precludes -b)] '
+         '[-p check parents] [-b check bitmaps] [-h help]')
+
+
+def run(args: List[str], out: Callable[[str], None],
+        err_out: Callable[[str], None]) -> int:
+    found: Dict[str, str] = parse(args, SPEC, SUPPORTED)
+    name = found.get('n')
+    if name is None or ('b' in found and 'B' in found):
+        raise Usage()
+    try:
+        os.stat(name)
+    except OSError as error:
+        out(f'cannot stat {name}: {error.errno}')
+        return error.errno or errno.EIO
+    try:
+        report = checker.check(
+            name, check_bitmaps='b' in found, ignore_footer='i' in found,
+            ignore_timestamps='t' in found, skip_overlaps='B' in found,
+            ignore_parent_uuid='I' in found)
+    except VhdError as error:
+        cause = error.__cause__
+        out(f'error opening {name}')
+        return getattr(cause, 'errno', None) or errno.EIO
+    if report.valid:
+        # vhd-util says nothing about a valid fixed disk.
+        if report.disk_type != 'fixed':
+            out(f'{name} is valid')
+        return 0
+    out(report.error or '')
+    if report.error and report.error.endswith('not a regular file or block '
+                                              'device'):
+        return report.exit_code
+    out(f'{name} appears invalid; dumping metadata')
+    read.run(['-p', '-n', name], out, err_out)
+    return report.exit_code

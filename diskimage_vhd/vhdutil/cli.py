@@ -1,0 +1,106 @@
+"""The ``vhd-util`` command: XenServer's subcommands that diskimage-vhd provides.
+
+``convert`` (the patched tool's, as diskimage-builder calls it), ``check``,
+``read``, ``query`` and ``create``, with vhd-util's output and exit codes;
+every other blktap subcommand is refused by name, so nothing pretends.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from diskimage_vhd.cliutil import run_command
+from diskimage_vhd.version import version_string
+from diskimage_vhd.vhdutil import check, convert, create, query, read
+from diskimage_vhd.vhdutil.options import NotProvided, Usage
+
+PROG = 'vhd-util'
+Runner = Callable[[List[str]], int]
+# blktap's vhd-util subcommands that this drop-in does not implement.
+NOT_PROVIDED = ('snapshot', 'set', 'repair', 'resize', 'fill', 'coalesce',
+                'modify', 'scan', 'revert', 'key', 'copy', 'journal')
+
+
+def _out(line: str) -> None:
+    print(line)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def commands() -> Dict[str, Tuple[Runner, str, str]]:
+    """name -> (runner, usage, one-line summary)."""
+    return {
+        'convert': (lambda a: convert.run(a, _out, _err), convert.USAGE,
+                    'raw <-> fixed <-> dynamic, as disk-image-create -t vhd '
+                    'calls it'),
+        'check': (lambda a: check.run(a, _out, _err), check.USAGE,
+                  'check a VHD as XenServer does'),
+        'read': (lambda a: read.run(a, _out, _err), read.USAGE,
+                 'print a VHD\'s headers (-p) and BAT entries'),
+        'query': (lambda a: query.run(a, _out), query.USAGE,
+                  'print sizes, parent, hidden flag, chain depth'),
+        'create': (lambda a: create.run(a, _out), create.USAGE,
+                   'create an empty dynamic (or -r fixed) VHD'),
+    }
+
+
+def help_text() -> str:
+    table = commands()
+    lines = [f'usage: {PROG} COMMAND [OPTIONS]',
+             'COMMAND := { ' + ' | '.join(table) + ' }',
+             '',
+             f'diskimage-vhd {version_string()}: a drop-in for XenServer\'s '
+             'vhd-util, providing:']
+    lines += [f'  {name:8} {summary}' for name, (_r, _u, summary)
+              in table.items()]
+    lines += ['', f'Not provided: {", ".join(NOT_PROVIDED)}.',
+              f'"{PROG} COMMAND -h" shows the options of a command.']
+    return '\n'.join(lines)
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    args = [arg for arg in args if arg != '--debug']  # vhd-util ignores it
+    if not args or args[0] in ('-h', '--help', 'help'):
+        print(help_text())
+        return 0
+    if args[0] in ('--version', '-V', 'version'):
+        print(f'{PROG} (diskimage-vhd) {version_string()}')
+        return 0
+    name, rest = args[0], args[1:]
+    table = commands()
+    if name not in table:
+        known = name in NOT_PROVIDED
+        print(f'{PROG}: {name}: ' + (
+            'not provided by diskimage-vhd (it provides '
+            if known else 'invalid COMMAND (diskimage-vhd provides ')
+            + ', '.join(table) + ')', file=sys.stderr)
+        return errno.EINVAL
+    runner, usage, _summary = table[name]
+    try:
+        return runner(rest)
+    except Usage as problem:
+        if problem.reason:
+            print(f'{PROG} {name}: {problem.reason}', file=sys.stderr)
+        print(usage)
+        return problem.code
+    except NotProvided as option:
+        print(f'{PROG} {name}: option {option} is not provided by '
+              'diskimage-vhd', file=sys.stderr)
+        return errno.EINVAL
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``vhd-util`` console script."""
+    if hasattr(sys.stdout, 'reconfigure'):
+        # Print bytes from disk headers as vhd-util does, whatever the locale.
+        sys.stdout.reconfigure(errors='surrogateescape')
+    return run_command(PROG, _main, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

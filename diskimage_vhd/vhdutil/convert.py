@@ -1,0 +1,193 @@
+"""``vhd-util convert``, with the file semantics of the patched blktap tool.
+
+diskimage-builder relies on them: raw -> fixed appends a footer to the input
+in place and renames it; fixed -> dynamic renames the input to ``IN.bak``
+first and leaves it there (DIB removes it under ``set -e``).  Unlike the old
+tool, the dynamic disk is sparse unless ``DIB_VHD_ALLOCATE_ALL=1``, and an
+unsupported pair is an error.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import struct
+import uuid as uuidlib
+from typing import Callable, Dict, List, Mapping, Optional
+
+from diskimage_vhd import identity
+from diskimage_vhd.convert import convert
+from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.sizes import format_size, parse_size
+from diskimage_vhd.vhdutil import libvhd
+from diskimage_vhd.vhdutil.options import Usage, parse
+
+SPEC = 'i:o:s:t:h'
+LONG = ('timestamp=', 'uuid=')
+USAGE = ('options: <-i input file> <-o output file> <-s source type> '
+         '<-t target type> [--timestamp TIME] [--uuid UUID] [-h help]\n'
+         'types: 0 raw, 1 fixed, 2 dynamic (sparse; DIB_VHD_ALLOCATE_ALL=1 '
+         'writes every block, DIB_VHD_MAX_SIZE preallocates metadata)')
+UNSUPPORTED = ('Currently, only RAW <-> FIXED, FIXED <-> DYNAMIC convert is '
+               'supported.')
+TYPES = {'0': 'raw', '1': 'fixed', '2': 'dynamic', '3': 'differencing'}
+TRUE = ('1', 'true', 'yes', 'on')
+
+
+def environment_options(environ: Mapping[str, str]) -> Dict[str, object]:
+    """``DIB_VHD_ALLOCATE_ALL`` and ``DIB_VHD_MAX_SIZE`` (a plain number is MiB)."""
+    allocate_all = environ.get('DIB_VHD_ALLOCATE_ALL', '').lower() in TRUE
+    max_size = None
+    text = environ.get('DIB_VHD_MAX_SIZE', '').strip()
+    if text:
+        try:
+            max_size = parse_size(text, 'M')
+        except ValueError as error:
+            raise UsageError(None, f'DIB_VHD_MAX_SIZE: {error}') from None
+    return {'allocate_all': allocate_all, 'max_size': max_size}
+
+
+def ends_in_footer(path: str) -> Optional[Footer]:
+    """The valid VHD footer the file ends with, if any."""
+    try:
+        fd = libvhd.open_fd(path)
+    except libvhd.LibvhdError as error:
+        raise VhdError(path, error.reason) from None
+    try:
+        size = libvhd.file_size(fd)
+        if size < c.FOOTER_SIZE:
+            return None
+        footer = Footer.parse(libvhd.pread_full(fd, 512, size - 512))
+        if footer.cookie == c.FOOTER_COOKIE and libvhd.footer_checksum_ok(footer):
+            return footer
+        return None
+    finally:
+        os.close(fd)
+
+
+def rename(source: str, target: str) -> None:
+    if source == target:
+        return
+    try:
+        os.rename(source, target)
+    except OSError as error:
+        raise VhdError(target, f'cannot rename {source} to it: '
+                               f'{describe_os_error(error)}') from None
+
+
+def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
+                 unique_id: Optional[uuidlib.UUID],
+                 say: Callable[[str], None], warn: Callable[[str], None]) -> None:
+    """Append a fixed footer to ``source`` in place, then rename it."""
+    if ends_in_footer(source) is not None:
+        raise VhdError(source, 'already ends in a VHD footer; not adding '
+                               'another (convert it from type 1 instead)')
+    unix_time = identity.resolve_timestamp(timestamp)
+    size = os.path.getsize(source)
+    padded = libvhd.padded(size)
+    if padded > c.MAX_VIRTUAL_SIZE:
+        raise VhdError(source, f'is {format_size(size)}; a VHD holds at most '
+                               '2040 GiB')
+    if padded == 0:
+        raise VhdError(source, 'is empty: there is no disk to convert')
+    if unique_id is None:
+        unique_id = (identity.derived_uuid(
+            hashlib.sha256(struct.pack('>Q', padded) + b'fixed').digest(),
+            unix_time)
+            if identity.is_reproducible(timestamp) else uuidlib.uuid4())
+    footer = Footer.for_xenserver(c.DISK_TYPE_FIXED, padded,
+                                  identity.vhd_timestamp(unix_time), unique_id)
+    if padded != size:
+        warn(f'{source}: {size} bytes is not a whole number of sectors; '
+             f'padded with zeros to {padded}')
+    try:
+        fd = os.open(source, os.O_WRONLY | getattr(os, 'O_CLOEXEC', 0))
+    except OSError as error:
+        raise VhdError(source, describe_os_error(error)) from None
+    try:
+        os.pwrite(fd, bytes(padded - size) + footer.pack(), size)
+        os.fsync(fd)
+    except OSError as error:
+        os.ftruncate(fd, size)  # leave the input as it was
+        raise VhdError(source, describe_os_error(error)) from None
+    finally:
+        os.close(fd)
+    try:
+        rename(source, target)
+    except VhdError:
+        os.truncate(source, size)
+        raise
+    say(f'{source}: RAW -> FIXED: footer added ({padded} bytes of data), '
+        f'written to {target}')
+
+
+def fixed_to_raw(source: str, target: str, say: Callable[[str], None]) -> None:
+    """Remove the fixed footer from ``source`` in place, then rename it."""
+    footer = ends_in_footer(source)
+    if footer is None or footer.disk_type != c.DISK_TYPE_FIXED:
+        raise VhdError(source, 'is not a fixed VHD (no fixed footer at its '
+                               'end)')
+    size = os.path.getsize(source) - c.FOOTER_SIZE
+    try:
+        os.truncate(source, size)
+    except OSError as error:
+        raise VhdError(source, describe_os_error(error)) from None
+    rename(source, target)
+    say(f'{source}: FIXED -> RAW: footer removed, written to {target}')
+
+
+def via_backup(source: str, target: str, source_format: str,
+               target_format: str, options: Dict[str, object],
+               say: Callable[[str], None]) -> None:
+    """Rename ``source`` to ``source.bak``, convert it to ``target``.
+
+    The ``.bak`` is left behind as the old tool left it; on failure it is
+    renamed back so the input is where it was.
+    """
+    backup = source + '.bak'
+    footer = ends_in_footer(source)
+    if footer is None or c.DISK_TYPE_NAMES.get(
+            footer.disk_type) != source_format:
+        raise VhdError(source, f'is not a {source_format} VHD')
+    rename(source, backup)
+    try:
+        result = convert(backup, target, source_format=source_format,
+                         target_format=target_format, **options)
+    except BaseException:
+        if not os.path.exists(source):
+            os.rename(backup, source)
+        raise
+    say(f'{source}: {source_format.upper()} -> {target_format.upper()}: '
+        f'written to {target} ({format_size(result.virtual_size)}, '
+        f'{result.allocated_blocks} blocks allocated); input kept as '
+        f'{backup}')
+
+
+def run(args: List[str], out: Callable[[str], None],
+        err_out: Callable[[str], None],
+        environ: Optional[Mapping[str, str]] = None) -> int:
+    environ = os.environ if environ is None else environ
+    found = parse(args, SPEC, long_options=LONG)
+    if not all(key in found for key in 'iost'):
+        raise Usage()
+    source, target = found['i'], found['o']
+    pair = (TYPES.get(found['s'].strip()), TYPES.get(found['t'].strip()))
+    timestamp = found.get('timestamp')
+    unique_id = (identity.parse_uuid(found['uuid']) if 'uuid' in found
+                 else None)
+    if pair == ('raw', 'fixed'):
+        raw_to_fixed(source, target, timestamp, unique_id, out, err_out)
+    elif pair == ('fixed', 'raw'):
+        fixed_to_raw(source, target, out)
+    elif pair in (('fixed', 'dynamic'), ('dynamic', 'fixed')):
+        options = environment_options(environ) if pair[1] == 'dynamic' else {}
+        via_backup(source, target, pair[0], pair[1],
+                   dict(options, timestamp=timestamp, unique_id=unique_id),
+                   out)
+    else:
+        out(UNSUPPORTED)
+        return errno.EINVAL
+    return 0

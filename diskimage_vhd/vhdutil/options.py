@@ -1,0 +1,55 @@
+"""Option parsing as vhd-util's getopt does it: short options, any order."""
+
+from __future__ import annotations
+
+import errno
+import getopt
+from typing import Dict, List, Optional, Sequence
+
+
+class Usage(Exception):
+    """Print the subcommand's usage; exit 0 for ``-h``, EINVAL otherwise."""
+
+    def __init__(self, code: int = errno.EINVAL, reason: str = ''):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class NotProvided(Exception):
+    """An option of the real vhd-util that diskimage-vhd does not implement."""
+
+
+def parse(args: Sequence[str], spec: str, supported: Optional[str] = None,
+          long_options: Sequence[str] = ()) -> Dict[str, str]:
+    """Parse ``args`` against a getopt ``spec``; the last value of each wins.
+
+    Options in ``spec`` but not in ``supported`` raise NotProvided, so a
+    script relying on them fails loudly instead of getting other output.
+    Leftover operands are a usage error, as vhd-util's ``optind != argc``.
+    """
+    try:
+        pairs, rest = getopt.gnu_getopt(list(args), spec, list(long_options))
+    except getopt.GetoptError as error:
+        raise Usage(reason=str(error)) from None
+    if rest:
+        raise Usage(reason=f'unexpected argument {rest[0]!r}')
+    found: Dict[str, str] = {}
+    for flag, value in pairs:
+        key = flag.lstrip('-')
+        if key == 'h':
+            raise Usage(0)
+        if supported is not None and len(key) == 1 and key not in supported:
+            raise NotProvided(flag)
+        found[key] = value
+    return found
+
+
+def number(text: str) -> int:
+    """``strtoull(text, NULL, 10)``: leading digits, 0 if there are none."""
+    digits: List[str] = []
+    for char in text.strip():
+        if not char.isdigit():
+            break
+        digits.append(char)
+    return int(''.join(digits)) if digits else 0

@@ -1,0 +1,129 @@
+"""``vhd-util query``: sizes, parent, hidden flag, chain depth, as tools parse them."""
+
+from __future__ import annotations
+
+import errno
+from typing import Callable, Dict, List
+
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.vhdutil import libvhd, parents
+from diskimage_vhd.vhdutil.options import Usage, parse
+
+SPEC = 'n:vsapfdSmh'
+USAGE = ('options: <-n name> [-v print virtual size (in MB)] '
+         '[-s print physical utilization (bytes)] '
+         '[-a print allocated block count] [-p print parent] '
+         '[-f print fields] [-m print marker] [-d print chain depth] '
+         '[-S print max virtual size (MB) for fast resize] [-h help]')
+MAX_CHAIN = 1024  # libvhd would loop forever on a cycle of parents
+
+
+def hidden(vhd: libvhd.Vhd) -> int:
+    """``vhd_hidden``: old tap disks keep the flag in the copy at offset 0."""
+    footer = vhd.footer
+    if (vhd.is_dynamic and libvhd.is_tapdisk(footer)
+            and footer.creator_version in (libvhd.TAP_0_1, libvhd.TAP_1_1)):
+        copy = Footer.parse(libvhd.vhd_read(vhd.fd, 512, 0))
+        if not libvhd.footer_usable(copy):
+            raise libvhd.LibvhdError(errno.EINVAL, 'backup footer invalid')
+        value = copy.hidden
+    else:
+        value = footer.hidden
+    return value - 256 if value > 127 else value
+
+
+def marker(vhd: libvhd.Vhd) -> int:
+    """The batmap header's marker byte (0 where there is no batmap)."""
+    if not libvhd.has_batmap(vhd):
+        return 0
+    return libvhd.read_batmap_header(vhd).marker
+
+
+def allocated_blocks(vhd: libvhd.Vhd) -> int:
+    """Allocated entries among the disk's current blocks (0 for fixed)."""
+    if not vhd.is_dynamic:
+        return 0
+    libvhd.check_bat_readable(vhd)
+    return sum(len(entries) - entries.count(c.UNALLOCATED)
+               for _first, entries in libvhd.iter_bat(vhd))
+
+
+def chain_depth(vhd: libvhd.Vhd) -> int:
+    """``vhd_chain_depth``: 1, plus one per parent (a raw parent counts)."""
+    depth = 1
+    current = vhd
+    opened: List[libvhd.Vhd] = []
+    try:
+        while current.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+            if parents.parent_is_raw(current):
+                return depth + 1
+            if depth >= MAX_CHAIN:
+                raise libvhd.LibvhdError(errno.ELOOP, 'parent chain too long')
+            current = libvhd.open_vhd(parents.parent_locator_get(current))
+            opened.append(current)
+            depth += 1
+        return depth
+    finally:
+        for disk in opened:
+            disk.close()
+
+
+def run(args: List[str], out: Callable[[str], None]) -> int:
+    found: Dict[str, str] = parse(args, SPEC)
+    name = found.get('n')
+    if name is None:
+        raise Usage()
+    try:
+        vhd = libvhd.open_vhd(name)
+    except libvhd.LibvhdError as error:
+        out(f'error opening {name}: {-error.errno}')
+        return error.errno
+    err = 0
+    with vhd:
+        if 'v' in found:
+            out(str(vhd.footer.current_size >> 20))
+        if 's' in found:
+            try:
+                out(str(libvhd.end_of_data(vhd) + c.FOOTER_SIZE))
+            except libvhd.LibvhdError as error:
+                out(f'failed to get physical size: {-error.errno}')
+                err = err or error.errno
+        if 'a' in found:
+            try:
+                out(str(allocated_blocks(vhd)))
+            except libvhd.LibvhdError as error:
+                out(f'failed to get allocated block count: {-error.errno}')
+                err = err or error.errno
+        if 'p' in found:
+            if vhd.footer.disk_type != c.DISK_TYPE_DIFFERENCING:
+                out(f'{name} has no parent')
+            else:
+                try:
+                    out(parents.parent_locator_get(vhd))
+                except libvhd.LibvhdError as error:
+                    out('query failed')
+                    err = err or error.errno
+        err = _field(found, 'f', 'hidden', "'hidden' field",
+                     lambda: hidden(vhd), out, err)
+        err = _field(found, 'm', 'marker', "'marker' field",
+                     lambda: marker(vhd), out, err)
+        err = _field(found, 'd', 'chain depth', 'chain depth',
+                     lambda: chain_depth(vhd), out, err)
+        if 'S' in found:
+            entries = vhd.header.max_table_entries if vhd.header else 0
+            out(str((entries << 1) & 0xFFFFFFFF))
+    return err
+
+
+def _field(found: Dict[str, str], flag: str, label: str, what: str,
+           get: Callable[[], int], out: Callable[[str], None],
+           err: int) -> int:
+    if flag not in found:
+        return err
+    try:
+        out(f'{label}: {get()}')
+    except libvhd.LibvhdError as error:
+        out(f'error checking {what}: {-error.errno}')
+        return err or error.errno
+    return err

@@ -1,0 +1,104 @@
+"""``vhd-util read``: print a disk's headers (-p), BAT entries and sector map."""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import Callable, Dict, List
+
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.vhdutil import libvhd, readout
+from diskimage_vhd.vhdutil.options import Usage, number, parse
+
+SPEC = 'n:pt:b:Bm:i:e:aj:d:c:r:R:xCh'
+SUPPORTED = 'npbtcxC'
+USAGE = '\n'.join((
+    'options:',
+    '-h          help',
+    '-n          name',
+    '-p          print VHD headers',
+    '-t sec      translate logical sector to VHD location',
+    '-b blk      print bat entry',
+    '-c num      num units',
+    '-x          print in hex',
+))
+
+
+def bat_entry(vhd: libvhd.Vhd, block: int) -> int:
+    """One BAT entry, read from the table (never the whole table)."""
+    assert vhd.header is not None
+    data = libvhd.pread_full(vhd.fd, 4, vhd.header.table_offset + block * 4)
+    return struct.unpack('>I', data)[0] if len(data) == 4 else c.UNALLOCATED
+
+
+def run(args: List[str], out: Callable[[str], None],
+        err_out: Callable[[str], None]) -> int:
+    found: Dict[str, str] = parse(args, SPEC, SUPPORTED)
+    name = found.get('n')
+    if name is None:
+        raise Usage()
+    hexadecimal = 'x' in found
+    count = number(found.get('c', '1'))
+    try:
+        vhd = libvhd.open_vhd(name)
+    except libvhd.LibvhdError as error:
+        out(f'Failed to open {name}: {-error.errno}')
+        for line in readout.dump_lines(name, hexadecimal):
+            out(line)
+        return error.errno
+    with vhd:
+        try:
+            if not vhd.is_dynamic:  # vhd_get_bat refuses fixed disks
+                raise libvhd.LibvhdError(errno.EINVAL, 'not dynamic')
+            libvhd.check_bat_readable(vhd)
+        except libvhd.LibvhdError as error:
+            out(f'Failed to get bat for {name}: {-error.errno}')
+            return error.errno
+        if 'p' in found:
+            for line in readout.headers_lines(vhd, hexadecimal):
+                out(line)
+        if 't' in found:
+            code = _logical(vhd, number(found['t']), count, hexadecimal,
+                            out, err_out)
+            if code:
+                return code
+        if 'b' in found:
+            code = _bat(vhd, number(found['b']), count, hexadecimal, out,
+                        err_out)
+            if code:
+                return code
+    return 0
+
+
+def _logical(vhd: libvhd.Vhd, sector: int, count: int, hexadecimal: bool,
+             out: Callable[[str], None], err_out: Callable[[str], None]) -> int:
+    """``-t``: where each logical sector lives in the file."""
+    conv = readout.conv
+    if (sector + count) * c.SECTOR_SIZE > vhd.footer.current_size:
+        err_out(f'sector {conv(sector + count, hexadecimal)} past end of file')
+        return errno.ERANGE
+    for current in range(sector, sector + count):
+        block, within = divmod(current, vhd.spb)
+        entry = bat_entry(vhd, block)
+        where = ('not allocated' if entry == c.UNALLOCATED else
+                 conv((entry + within + 1) * c.SECTOR_SIZE, hexadecimal))
+        out(f'logical sector {conv(current, hexadecimal)}: block number: '
+            f'{conv(block, hexadecimal)}, sector offset: '
+            f'{conv(within, hexadecimal)}, file offset: {where}')
+    return 0
+
+
+def _bat(vhd: libvhd.Vhd, block: int, count: int, hexadecimal: bool,
+         out: Callable[[str], None], err_out: Callable[[str], None]) -> int:
+    """``-b``: BAT entries as byte offsets."""
+    conv = readout.conv
+    assert vhd.header is not None
+    if block + count > vhd.header.max_table_entries:
+        err_out(f'block {conv(block + count, hexadecimal)} past end of file')
+        return errno.ERANGE
+    for current in range(block, block + count):
+        entry = bat_entry(vhd, current)
+        where = ('not allocated' if entry == c.UNALLOCATED else
+                 conv(entry * c.SECTOR_SIZE, hexadecimal))
+        out(f'block: {conv(current, hexadecimal)}: offset: {where}')
+    return 0
