@@ -25,6 +25,10 @@ CURRENT_SIZE_CREATORS = (b'win ', b'qem2', b'd2v ', b'CTXS', b'tap\0')
 # the memory a hostile header can make us allocate (XenServer's own largest
 # preallocation is 2 TiB).
 MAX_ADDRESSABLE = 2 * 1024 ** 4
+# The BAT is read whole, 4 bytes an entry: no more entries than 2 TiB needs
+# at 512 KiB blocks (16 MiB of table), whatever the block size claimed, or
+# a sparse file with a header claiming 2^32 entries would cost 16 GiB.
+MAX_TABLE_ENTRIES = MAX_ADDRESSABLE // (512 * 1024)
 MIN_BLOCK_SIZE = c.SECTOR_SIZE
 
 
@@ -158,7 +162,7 @@ class VhdImage:
         if bs < MIN_BLOCK_SIZE or bs > c.BLOCK_SIZE or bs & (bs - 1):
             raise InvalidVhdError(self.path, f'unsupported block size {bs}')
         entries = header.max_table_entries
-        if entries * bs > MAX_ADDRESSABLE:
+        if entries * bs > MAX_ADDRESSABLE or entries > MAX_TABLE_ENTRIES:
             raise InvalidVhdError(self.path, f'max table entries {entries} '
                                              'is beyond any VHD size')
         table_end = header.table_offset + entries * 4
