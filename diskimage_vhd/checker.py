@@ -259,7 +259,7 @@ class _Checker:
         self.size = os.lseek(fd, 0, os.SEEK_END)
         self.footer: Optional[Footer] = None
         self.primary_missing = False
-        self.batmap_present = False
+        self.batmap_present: Optional[bool] = None  # not looked at yet
         self.vhd: Optional[libvhd.Vhd] = None
 
     def close(self) -> None:
@@ -301,6 +301,8 @@ class _Checker:
                           errno.EIO)
         primary_raw = primary_raw.ljust(512, b'\0')
         primary = Footer.parse(primary_raw)
+        if primary.cookie == c.FOOTER_COOKIE:
+            self.footer = primary  # for the readiness warnings
         problem = footer_problem(primary, self.options, self.now)
         if problem:
             self.primary_missing = True
@@ -395,9 +397,9 @@ class _Checker:
                           detail=error.reason) from None
         batmap = None
         try:
-            if libvhd.has_batmap(vhd):
+            self.batmap_present = libvhd.has_batmap(vhd)
+            if self.batmap_present:
                 batmap = libvhd.read_batmap(vhd)
-                self.batmap_present = True
             end_of_headers = libvhd.end_of_headers(vhd, batmap)
         except libvhd.LibvhdError as error:
             raise Invalid(f'error calculating end of metadata: {-error.errno}',
@@ -604,9 +606,12 @@ def _runs(sectors: List[int]):
         yield start, previous - start + 1
 
 
-def readiness_warnings(footer: Footer, batmap_present: bool,
+def readiness_warnings(footer: Footer, batmap_present: Optional[bool],
                        now: float) -> List[str]:
-    """What XenServer (or Rackspace) will mind though vhd-util check passes."""
+    """What XenServer (or Rackspace) will mind though vhd-util check passes.
+
+    ``batmap_present`` is None when the check stopped before looking.
+    """
     if footer.cookie != c.FOOTER_COOKIE:
         return []
     warnings = []
@@ -619,7 +624,7 @@ def readiness_warnings(footer: Footer, batmap_present: bool,
         warnings.append('fixed disk: Rackspace imports only dynamic disks; '
                         'convert it with "diskimage-vhd convert"')
     elif footer.disk_type in (c.DISK_TYPE_DYNAMIC, c.DISK_TYPE_DIFFERENCING) \
-            and not batmap_present:
+            and batmap_present is False:
         warnings.append('no batmap: disks XenServer makes (creator tap 1.2 '
                         'and later) carry one, and snapshots of a template '
                         'without it misbehave')
