@@ -1,0 +1,247 @@
+"""Build a real image with an unpatched diskimage-builder and boot the VHD.
+
+``disk-image-create -t raw,vhd debian-minimal baremetal xenserver-vhd``
+runs once for the class, with this package's ``vhd-util`` first on PATH, as
+a user gets it after ``pip install diskimage-vhd``.  The tests then check
+what DIB wrote: a valid, sparse XenServer VHD with the raw image's exact
+content, that boots under qemu (TCG) to a login prompt.
+
+Needs root, loop devices and diskimage-builder, debootstrap and qemu
+installed (``tools/dib-functional-setup.sh``), and network access to
+deb.debian.org.  A build takes about three minutes, a TCG boot about one.
+Run it alone with ``stestr run tests.functional``; leave it out with
+``stestr run --exclude-regex '^tests\\.functional\\.'``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+from typing import List, Optional
+
+from diskimage_vhd import dib
+
+BUILD_TIMEOUT = 45 * 60
+BOOT_TIMEOUT = 10 * 60
+BLOCK = 2 * 1024 * 1024
+MIB = 1024 * 1024
+
+# The venv that runs the tests holds diskimage-builder and this package.
+VENV_BIN = os.path.dirname(sys.executable)
+SEARCH_PATH = VENV_BIN + os.pathsep + os.environ.get('PATH', '/usr/bin:/bin')
+ELEMENTS = ['debian-minimal', 'baremetal', 'xenserver-vhd']
+LOGIN = re.compile(rb'^\S+ login: *$', re.M)
+
+
+def _which(command: str) -> Optional[str]:
+    return shutil.which(command, path=SEARCH_PATH)
+
+
+def _skip_reason() -> Optional[str]:
+    """Why this machine cannot build an image, or None if it can."""
+    if os.geteuid() != 0:
+        return 'needs root: disk-image-create mounts loop devices and chroots'
+    if not os.path.exists('/dev/loop-control'):
+        return 'no loop devices (/dev/loop-control is missing)'
+    probe = subprocess.run(['losetup', '--find'], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, universal_newlines=True)
+    if probe.returncode != 0:
+        return 'no free loop device: ' + probe.stdout.strip()
+    if _which('disk-image-create') is None:
+        return ('diskimage-builder is not installed (no disk-image-create); '
+                'run tools/dib-functional-setup.sh')
+    return None
+
+
+def _data_blocks(path: Path) -> int:
+    """Count the 2 MiB blocks of a sparse file that hold non-zero bytes."""
+    count = 0
+    with open(path, 'rb') as f:
+        fd = f.fileno()
+        size = os.fstat(fd).st_size
+        blocks = set()
+        offset = 0
+        while offset < size:
+            try:
+                data = os.lseek(fd, offset, os.SEEK_DATA)
+            except OSError:  # ENXIO: no data after offset
+                break
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
+            blocks.update(range(data // BLOCK, (hole - 1) // BLOCK + 1))
+            offset = hole
+        for block in sorted(blocks):
+            f.seek(block * BLOCK)
+            if f.read(BLOCK).strip(b'\0'):
+                count += 1
+    return count
+
+
+class DibBuildTest(unittest.TestCase):
+    """One real DIB build (setUpClass), several checks of its output."""
+
+    tmp: Path
+    out: Path
+    image: Path
+    log: Path
+    build_seconds: float
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        reason = _skip_reason()
+        if reason:
+            raise unittest.SkipTest(reason)
+        cls.tmp = Path(tempfile.mkdtemp(prefix='diskimage-vhd-dib-'))
+        cls.out = cls.tmp / 'out'
+        cls.out.mkdir()
+        cls.image = cls.out / 'image'
+        cls.log = cls.tmp / 'build.log'
+        env = dict(os.environ)
+        env.update({
+            'PATH': SEARCH_PATH,
+            'ELEMENTS_PATH': dib.elements_path(),
+            'DIB_RELEASE': 'bookworm',
+            'DIB_DEBIAN_SECURITY_MIRROR': 'http://deb.debian.org/debian-security',
+        })
+        cmd = [_which('disk-image-create'), '-t', 'raw,vhd',
+               '-o', str(cls.image)] + ELEMENTS
+        start = time.monotonic()
+        try:
+            with open(cls.log, 'w') as log:
+                log.write('$ %s\n' % ' '.join(cmd))
+                log.flush()
+                proc = subprocess.run(
+                    cmd, env=env, cwd=str(cls.out), stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=subprocess.STDOUT,
+                    timeout=BUILD_TIMEOUT)
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+        cls.build_seconds = time.monotonic() - start
+        if proc.returncode != 0:
+            tail = cls.log.read_text(errors='replace').splitlines()[-60:]
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise AssertionError('disk-image-create failed (exit %d); last '
+                                 'lines of its output:\n%s'
+                                 % (proc.returncode, '\n'.join(tail)))
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def artefact(self, suffix: str) -> Path:
+        path = Path(str(self.image) + suffix)
+        self.assertTrue(path.is_file(), '%s was not written' % path.name)
+        return path
+
+    def run_tool(self, *cmd: str) -> subprocess.CompletedProcess:
+        tool = _which(cmd[0])
+        self.assertIsNotNone(tool, '%s is not installed' % cmd[0])
+        return subprocess.run([tool] + list(cmd[1:]), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT,
+                              universal_newlines=True, timeout=600)
+
+    def test_outputs_and_no_leftovers(self) -> None:
+        """DIB wrote raw, vhd, kernel and initrd, and removed its .bak."""
+        names = sorted(p.name for p in self.out.iterdir() if p.is_file())
+        self.assertEqual(names, ['image.initrd', 'image.raw',
+                                 'image.vhd', 'image.vmlinuz'])
+
+    def test_element_hooks_ran(self) -> None:
+        """The early check found this package's vhd-util; the PV check ran."""
+        log = self.log.read_text(errors='replace')
+        self.assertIn("is diskimage-vhd's vhd-util", log)
+        for driver in ('xen-blkfront', 'xen-netfront'):
+            self.assertRegex(log, r'xenserver-vhd: kernel \S+: %s is '
+                                  r'(built in|a module, present in)' % driver)
+
+    def test_vhd_is_valid(self) -> None:
+        vhd = self.artefact('.vhd')
+        res = self.run_tool('diskimage-vhd', 'check', str(vhd))
+        self.assertEqual(res.returncode, 0, res.stdout)
+        # And as XenServer's checker words it, through the drop-in.
+        res = self.run_tool('vhd-util', 'check', '-n', str(vhd))
+        self.assertEqual(res.returncode, 0, res.stdout)
+        self.assertIn('%s is valid' % vhd, res.stdout)
+
+    def test_vhd_content_equals_raw(self) -> None:
+        raw, vhd = self.artefact('.raw'), self.artefact('.vhd')
+        res = self.run_tool('qemu-img', 'compare', '-f', 'raw', '-F', 'vpc',
+                            str(raw), str(vhd))
+        self.assertEqual(res.returncode, 0, res.stdout)
+        self.assertIn('Images are identical', res.stdout)
+
+    def test_vhd_is_sparse(self) -> None:
+        """The VHD holds the raw's data blocks, not its virtual size."""
+        raw, vhd = self.artefact('.raw'), self.artefact('.vhd')
+        virtual = raw.stat().st_size
+        raw_data = raw.stat().st_blocks * 512
+        vhd_size = vhd.stat().st_size
+        blocks = _data_blocks(raw)
+        # Each written block: 512-byte bitmap, up to 7 sectors of gap, 2 MiB.
+        # Metadata (footers, header, BAT, batmap) is well under 1 MiB here.
+        self.assertGreaterEqual(vhd_size, blocks * BLOCK)
+        self.assertLessEqual(vhd_size, blocks * (BLOCK + 4096) + MIB)
+        # So it is close to the raw's allocated data (2 MiB granularity)...
+        self.assertLess(vhd_size, raw_data * 1.1 + 4 * MIB,
+                        'VHD %d MiB for %d MiB of raw data'
+                        % (vhd_size // MIB, raw_data // MIB))
+        # ...and nowhere near the virtual size.
+        self.assertLess(vhd_size, virtual * 0.75)
+
+    def test_vhd_boots_to_login(self) -> None:
+        """The kernel and initrd DIB extracted boot the VHD on virtio."""
+        vhd = self.artefact('.vhd')
+        serial = self.tmp / 'serial.log'
+        serial.write_bytes(b'')
+        qemu = _which('qemu-system-x86_64')
+        self.assertIsNotNone(qemu, 'qemu-system-x86_64 is not installed')
+        cmd: List[str] = [
+            qemu, '-accel', 'tcg', '-m', '1024', '-nographic', '-no-reboot',
+            '-kernel', str(self.artefact('.vmlinuz')),
+            '-initrd', str(self.artefact('.initrd')),
+            '-append', 'root=/dev/vda ro console=ttyS0',
+            # snapshot=on: guest writes go to a temporary overlay, so the
+            # image under test is not changed by booting it.
+            '-drive', 'file=%s,format=vpc,if=virtio,snapshot=on' % vhd,
+            '-nic', 'none', '-monitor', 'none', '-serial', 'file:%s' % serial,
+        ]
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        booted = False
+        try:
+            while time.monotonic() - start < BOOT_TIMEOUT:
+                if LOGIN.search(serial.read_bytes()):
+                    booted = True
+                    break
+                if proc.poll() is not None:
+                    break
+                time.sleep(1)
+        finally:
+            proc.terminate()
+            try:
+                out = proc.communicate(timeout=30)[0]
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out = proc.communicate()[0]
+        seconds = time.monotonic() - start
+        console = serial.read_bytes().decode(errors='replace')
+        tail = '\n'.join(console.splitlines()[-40:])
+        self.assertTrue(booted, 'no login prompt on the serial console after '
+                        '%.0f s (qemu: %s); console ends:\n%s'
+                        % (seconds, out.decode(errors='replace').strip(), tail))
+        self.assertRegex(console, r'virtio_blk \S+: \[vda\]')
+        sys.stderr.write('build %.0f s, TCG boot to login %.0f s\n'
+                         % (self.build_seconds, seconds))
+
+
+if __name__ == '__main__':
+    unittest.main()
