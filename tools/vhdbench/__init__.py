@@ -1,0 +1,1 @@
+"""Helpers of ``tools/benchmark.py``: workloads, measuring, the table."""
