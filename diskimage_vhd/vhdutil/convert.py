@@ -110,9 +110,13 @@ def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
     try:
         os.pwrite(fd, bytes(padded - size) + footer.pack(), size)
         os.fsync(fd)
-    except OSError as error:
-        os.ftruncate(fd, size)  # leave the input as it was
-        raise VhdError(source, describe_os_error(error)) from None
+    except BaseException as error:
+        # Disk full, SIGINT or SIGTERM (the fsync of a big image takes a
+        # while): leave the input as it was, not ending in a footer.
+        os.ftruncate(fd, size)
+        if isinstance(error, OSError):
+            raise VhdError(source, describe_os_error(error)) from None
+        raise
     finally:
         os.close(fd)
     try:
