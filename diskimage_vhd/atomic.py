@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 from typing import Optional
 
@@ -35,8 +36,7 @@ class AtomicOutput:
         if not os.path.isdir(self.directory):
             raise VhdError(self.destination, 'destination directory does not '
                                              'exist')
-        if os.path.isdir(self.destination):
-            raise VhdError(self.destination, 'is a directory')
+        self._check_destination()
         try:
             self.fd = os.open(self.directory,
                               os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC,
@@ -48,6 +48,24 @@ class AtomicOutput:
                                describe_os_error(error)) from None
             self._open_named()
         return self
+
+    def _check_destination(self) -> None:
+        """Refuse to rename over anything but a regular file.
+
+        Replacing ``/dev/null`` (or a FIFO a pipeline reads) with a regular
+        file, as root, would break the machine rather than fail a command.
+        """
+        try:
+            mode = os.stat(self.destination).st_mode
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise VhdError(self.destination, describe_os_error(error)) from None
+        if stat.S_ISDIR(mode):
+            raise VhdError(self.destination, 'is a directory')
+        if not stat.S_ISREG(mode):
+            raise VhdError(self.destination, 'exists and is not a regular '
+                                             'file; refusing to replace it')
 
     def _open_named(self) -> None:
         base = os.path.basename(self.destination)
