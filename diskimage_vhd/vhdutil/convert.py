@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import struct
 import uuid as uuidlib
 from typing import Callable, Dict, List, Mapping, Optional
@@ -71,6 +72,14 @@ def ends_in_footer(path: str) -> Optional[Footer]:
 def rename(source: str, target: str) -> None:
     if source == target:
         return
+    try:
+        mode: Optional[int] = os.stat(target).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        # As root, "-o /dev/null" would otherwise replace the device node.
+        raise VhdError(target, 'exists and is not a regular file; refusing '
+                               'to replace it')
     try:
         os.rename(source, target)
     except OSError as error:
