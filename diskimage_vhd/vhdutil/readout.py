@@ -195,8 +195,9 @@ def dump_lines(path: str, hexadecimal: bool = False) -> List[str]:
     """
     lines = ['', f'{path} appears invalid; dumping headers', '']
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        # Not a plain open: a FIFO without a writer would block it forever.
+        fd = libvhd.open_fd(path)
+    except libvhd.LibvhdError:
         return lines
     try:
         size = libvhd.file_size(fd)
