@@ -137,6 +137,7 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
             with AtomicOutput(destination) as output:
                 result = _write(opened, output.fd, target_format, allocate_all,
                                 max_size, make_footer, report, notify)
+                opened.check_unchanged()
                 output.commit()
         except OSError as error:
             raise VhdError(destination, describe_os_error(error)) from None

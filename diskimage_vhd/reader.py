@@ -6,7 +6,7 @@ import array
 import os
 import stat
 import sys
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 from diskimage_vhd.errors import (
     InvalidVhdError, NotAVhdError, VhdError, describe_os_error)
@@ -53,6 +53,26 @@ def file_size(fd: int) -> int:
     return os.lseek(fd, 0, os.SEEK_END)
 
 
+def file_identity(fd: int) -> Tuple[int, int]:
+    """Size and modification time: what any write or truncation changes."""
+    return file_size(fd), os.fstat(fd).st_mtime_ns
+
+
+def check_unchanged(fd: int, path: str, identity: Tuple[int, int]) -> None:
+    """Refuse to finish a conversion whose input was written meanwhile.
+
+    A file cut and grown back, or rewritten in place, would otherwise give
+    an image of neither version, silently.
+    """
+    size, mtime = file_identity(fd)
+    if size != identity[0]:
+        raise VhdError(path, f'changed during conversion (was {identity[0]} '
+                             f'bytes, now {size}); nothing was written')
+    if mtime != identity[1]:
+        raise VhdError(path, 'changed during conversion (written to while '
+                             'being read); nothing was written')
+
+
 def pread_exact(fd: int, length: int, offset: int, path: str) -> bytes:
     """Read exactly ``length`` bytes or say the file is truncated."""
     data = os.pread(fd, length, offset)
@@ -92,6 +112,7 @@ class VhdImage:
         self.path = os.fspath(path)
         self.fd = open_regular(self.path)
         try:
+            self.identity = file_identity(self.fd)
             self._load()
         except BaseException:
             os.close(self.fd)
@@ -289,6 +310,10 @@ class VhdImage:
                 raise InvalidVhdError(self.path, 'truncated: data ends at '
                                                  f'offset {offset + done}')
             done += got
+
+    def check_unchanged(self) -> None:
+        """Raise VhdError if the file was written since it was opened."""
+        check_unchanged(self.fd, self.path, self.identity)
 
     # -- lifetime ----------------------------------------------------------
 

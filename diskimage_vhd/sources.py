@@ -7,7 +7,8 @@ from typing import Iterator
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.extents import Extent, data_extents
-from diskimage_vhd.reader import file_size, open_regular
+from diskimage_vhd.reader import (
+    check_unchanged, file_identity, open_regular)
 
 try:  # Python 3.8+: typing.Protocol
     from typing import Protocol
@@ -27,6 +28,10 @@ class Source(Protocol):
     def read_into(self, offset: int, view: memoryview) -> None:
         ...
 
+    def check_unchanged(self) -> None:
+        """Raise VhdError if the disk changed while it was being read."""
+        ...
+
 
 class RawSource:
     """A raw image file (or block device) read with holes skipped."""
@@ -34,7 +39,8 @@ class RawSource:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
         self.fd = open_regular(self.path)
-        self.size = file_size(self.fd)
+        self.identity = file_identity(self.fd)
+        self.size = self.identity[0]
 
     def data_extents(self) -> Iterator[Extent]:
         return data_extents(self.fd, 0, self.size)
@@ -48,6 +54,10 @@ class RawSource:
                                           f'(ends at {offset + done} bytes, '
                                           f'was {self.size})')
             done += got
+
+    def check_unchanged(self) -> None:
+        """Raise VhdError if the file was written since it was opened."""
+        check_unchanged(self.fd, self.path, self.identity)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -73,3 +83,6 @@ class EmptySource:
 
     def read_into(self, offset: int, view: memoryview) -> None:
         view[:] = bytes(len(view))
+
+    def check_unchanged(self) -> None:
+        """Nothing can change an empty disk."""
