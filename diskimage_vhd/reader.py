@@ -127,13 +127,14 @@ class VhdImage:
         self.bat: Optional[array.array] = None
         self.batmap_header: Optional[BatmapHeader] = None
         self.batmap: Optional[bytes] = None
+        # An old tapdisk footer is 511 bytes long: the data ends before it.
+        short = self.file_size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1
+        self.data_end = self.file_size - c.FOOTER_SIZE + short
         if self.footer.disk_type == c.DISK_TYPE_FIXED:
-            self.data_end = self.file_size - c.FOOTER_SIZE
             self.size = min(self._footer_size(), max(self.data_end, 0))
         elif self.footer.is_dynamic:
-            self.data_end = self.file_size - c.FOOTER_SIZE
-            self._load_dynamic()
             self.size = self._footer_size()
+            self._load_dynamic()
         else:
             raise InvalidVhdError(
                 self.path, f'unknown disk type {self.footer.disk_type}')
