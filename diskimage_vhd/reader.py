@@ -203,8 +203,14 @@ class VhdImage:
         self._load_batmap(table_end)
 
     def _check_blocks_inside(self) -> None:
+        """Every block of the virtual disk lies inside the file.
+
+        Entries past the virtual size are never read, and libvhd ignores
+        them too: a stale one there does not make the disk unreadable.
+        """
         span = self.bitmap_bytes + self.block_size
-        for index, entry in enumerate(self.bat):
+        used = min(len(self.bat), -(-self.size // self.block_size))
+        for index, entry in enumerate(self.bat[:used]):
             if entry != c.UNALLOCATED and entry * c.SECTOR_SIZE + span \
                     > self.data_end:
                 raise InvalidVhdError(
