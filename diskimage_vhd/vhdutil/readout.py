@@ -205,7 +205,10 @@ def dump_lines(path: str, hexadecimal: bool = False) -> List[str]:
         header = DynamicHeader.parse(bytes(c.HEADER_SIZE))
         vhd = libvhd.Vhd(path, fd, size, footer, header)
         if vhd.is_dynamic and footer.data_offset < libvhd.MAX_OFFSET:
-            data = libvhd.pread_full(fd, c.HEADER_SIZE, footer.data_offset)
+            try:
+                data = libvhd.pread_full(fd, c.HEADER_SIZE, footer.data_offset)
+            except OSError:  # EINVAL: the offset plus 1024 overflows off_t
+                data = b''
             if len(data) == c.HEADER_SIZE:
                 header = DynamicHeader.parse(data)
                 vhd.header = header
