@@ -261,6 +261,31 @@ class PvDriversHookTest(_HookTestCase):
         self.assertIn('add_drivers+=" xen-blkfront xen-netfront "', conf)
         self.assertIn('now has xen-blkfront xen-netfront', res.stdout)
 
+    @unittest.skipIf(shutil.which('update-initramfs'),
+                     'this machine has a real update-initramfs on PATH')
+    def test_debian_with_dracut(self) -> None:
+        """Debian's dracut: initramfs-tools leftovers, initrd.img-VER name."""
+        mods = [BLK, NET]
+        self.make_root('dracut',
+                       'CONFIG_XEN_BLKDEV_FRONTEND=m\n'
+                       'CONFIG_XEN_NETDEV_FRONTEND=m\n', mods, [])
+        (self.root / 'etc' / 'initramfs-tools').mkdir()
+        (self.root / 'etc' / 'initramfs-tools' / 'modules').write_text('')
+        boot = self.root / 'boot'
+        (boot / ('initramfs-%s.img' % KVER)).rename(boot / ('initrd.img-' + KVER))
+        _write_script(self.bin / 'lsinitramfs', FAKE_LIST)
+        _write_script(self.bin / 'dracut', FAKE_DRACUT.replace(
+            'initramfs-$3.img', 'initrd.img-$3'))
+        res = self.run_pv()
+        self.assertEqual(res.returncode, 0, res.stdout)
+        self.assertEqual(self.regenerations(), ['dracut -f --kver ' + KVER])
+        self.assertEqual(
+            (self.root / 'etc/initramfs-tools/modules').read_text(), '')
+        self.assertEqual({c.split()[0] for c in self.calls()},
+                         {'lsinitrd', 'dracut'})
+        self.assertIn('/boot/initrd.img-%s now has xen-blkfront xen-netfront'
+                      % KVER, res.stdout)
+
     # both
 
     def test_driver_absent_fails(self) -> None:
