@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 import struct
 
 from diskimage_vhd.format import constants as c
@@ -53,4 +54,9 @@ class BatmapHeader:
         return cls(*_LAYOUT.unpack(data))
 
     def pack(self) -> bytes:
-        return _LAYOUT.pack(*dataclasses.astuple(self))
+        return _LAYOUT.pack(*_fields(self))
+
+
+# dataclasses.astuple deep-copies every field: a third of the time of
+# opening a disk went there.  The fields are flat, so read them directly.
+_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(BatmapHeader)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 import struct
 import uuid as uuidlib
 
@@ -67,7 +68,7 @@ class Footer:
         return cls(*_LAYOUT.unpack(data))
 
     def pack(self) -> bytes:
-        return _LAYOUT.pack(*dataclasses.astuple(self))
+        return _LAYOUT.pack(*_fields(self))
 
     def computed_checksum(self) -> int:
         return structure_checksum(self.pack(), CHECKSUM_OFFSET)
@@ -88,3 +89,8 @@ class Footer:
     @property
     def is_dynamic(self) -> bool:
         return self.disk_type in (c.DISK_TYPE_DYNAMIC, c.DISK_TYPE_DIFFERENCING)
+
+
+# dataclasses.astuple deep-copies every field: a third of the time of
+# opening a disk went there.  The fields are flat, so read them directly.
+_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(Footer)))

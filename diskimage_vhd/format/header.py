@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 import struct
 
 from diskimage_vhd.format import constants as c
@@ -50,7 +51,12 @@ class DynamicHeader:
         return cls(*_LAYOUT.unpack(data))
 
     def pack(self) -> bytes:
-        return _LAYOUT.pack(*dataclasses.astuple(self))
+        return _LAYOUT.pack(*_fields(self))
 
     def computed_checksum(self) -> int:
         return structure_checksum(self.pack(), CHECKSUM_OFFSET)
+
+
+# dataclasses.astuple deep-copies every field: a third of the time of
+# opening a disk went there.  The fields are flat, so read them directly.
+_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(DynamicHeader)))
