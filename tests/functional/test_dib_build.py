@@ -4,13 +4,17 @@
 runs once for the class, with this package's ``vhd-util`` first on PATH, as
 a user gets it after ``pip install diskimage-vhd``.  The tests then check
 what DIB wrote: a valid, sparse XenServer VHD with the raw image's exact
-content, that boots under qemu (TCG) to a login prompt.
+content, that boots under qemu (TCG) to a login prompt.  A second, quick
+class runs DIB with an unpatched vhd-util first on PATH and expects the
+xenserver-vhd element to stop the build within seconds.
 
 Needs root, loop devices and diskimage-builder, debootstrap and qemu
 installed (``tools/dib-functional-setup.sh``), and network access to
 deb.debian.org.  A build takes about three minutes, a TCG boot about one.
 Run it alone with ``stestr run tests.functional``; leave it out with
-``stestr run --exclude-regex '^tests\\.functional\\.'``.
+``stestr run --exclude-regex '^tests\\.functional\\.'``.  Under stestr, set
+``parallel_class=True`` in .stestr.conf, or each worker that gets one of
+the build's tests runs its own build.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import tempfile
 import time
 import unittest
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from diskimage_vhd import dib
 
@@ -83,6 +87,54 @@ def _data_blocks(path: Path) -> int:
     return count
 
 
+def _build_env(extra_path: str = '') -> Dict[str, str]:
+    """The environment of a build: this venv first on PATH, bookworm."""
+    env = dict(os.environ)
+    env.update({
+        'PATH': extra_path + SEARCH_PATH,
+        'ELEMENTS_PATH': dib.elements_path(),
+        'DIB_RELEASE': 'bookworm',
+        'DIB_DEBIAN_SECURITY_MIRROR': 'http://deb.debian.org/debian-security',
+    })
+    return env
+
+
+class EarlyCheckTest(unittest.TestCase):
+    """A vhd-util that cannot convert stops a -t vhd build within seconds."""
+
+    def setUp(self) -> None:
+        reason = _skip_reason()
+        if reason:
+            self.skipTest(reason)
+        self.tmp = Path(tempfile.mkdtemp(prefix='diskimage-vhd-dib-early-'))
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+
+    def test_stock_vhd_util_stops_build(self) -> None:
+        # blktap's vhd-util without the convert patch, first on PATH.
+        stock = self.tmp / 'bin' / 'vhd-util'
+        stock.parent.mkdir()
+        stock.write_text('#!/bin/bash\n'
+                         'echo "invalid COMMAND $1"\n'
+                         'echo "usage: vhd-util COMMAND [OPTIONS]"\n')
+        stock.chmod(0o755)
+        start = time.monotonic()
+        res = subprocess.run(
+            [_which('disk-image-create'), '-t', 'raw,vhd',
+             '-o', str(self.tmp / 'image')] + ELEMENTS,
+            env=_build_env(str(stock.parent) + os.pathsep),
+            cwd=str(self.tmp), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            universal_newlines=True, timeout=600)
+        seconds = time.monotonic() - start
+        self.assertNotEqual(res.returncode, 0, res.stdout[-3000:])
+        self.assertIn('has no "convert" command', res.stdout)
+        self.assertIn('pip install diskimage-vhd', res.stdout)
+        # Before debootstrap: nothing was downloaded or written.
+        self.assertNotRegex(res.stdout, r'Running \S+/root\.d/08-debootstrap')
+        self.assertFalse(list(self.tmp.glob('image*')))
+        self.assertLess(seconds, 60)
+
+
 class DibBuildTest(unittest.TestCase):
     """One real DIB build (setUpClass), several checks of its output."""
 
@@ -102,13 +154,7 @@ class DibBuildTest(unittest.TestCase):
         cls.out.mkdir()
         cls.image = cls.out / 'image'
         cls.log = cls.tmp / 'build.log'
-        env = dict(os.environ)
-        env.update({
-            'PATH': SEARCH_PATH,
-            'ELEMENTS_PATH': dib.elements_path(),
-            'DIB_RELEASE': 'bookworm',
-            'DIB_DEBIAN_SECURITY_MIRROR': 'http://deb.debian.org/debian-security',
-        })
+        env = _build_env()
         cmd = [_which('disk-image-create'), '-t', 'raw,vhd',
                '-o', str(cls.image)] + ELEMENTS
         start = time.monotonic()
