@@ -558,20 +558,27 @@ class WorkFiles:
 
     def __init__(self, directory: str, seeds: Sequence[SeedDisk]):
         self.paths: Dict[str, str] = {}
+        self.chunks: Dict[str, List[int]] = {}
         for disk in seeds:
+            view = memoryview(disk.data)
+            self.chunks[disk.name] = [
+                offset for offset in range(0, len(disk.data), self.CHUNK)
+                if view[offset:offset + self.CHUNK].tobytes().count(0)
+                != len(view[offset:offset + self.CHUNK])]
             path = os.path.join(directory, disk.name)
             with open(path, 'wb') as handle:
-                self._write_sparse(handle.fileno(), disk.data, 0)
+                self._write_sparse(handle.fileno(), disk.name, disk.data, 0)
                 handle.truncate(len(disk.data))
             self.paths[disk.name] = path
 
-    def _write_sparse(self, fd: int, data: bytes, start: int) -> None:
+    def _write_sparse(self, fd: int, name: str, data: bytes,
+                      start: int) -> None:
         """Write ``data[start:]`` at ``start``, skipping all-zero chunks."""
         view = memoryview(data)
-        for offset in range(start, len(data), self.CHUNK):
-            piece = view[offset:min(offset + self.CHUNK, len(data))]
-            if piece.tobytes().count(0) != len(piece):
-                os.pwrite(fd, piece, offset)
+        for offset in self.chunks[name]:
+            if offset + self.CHUNK > start:
+                begin = max(offset, start)
+                os.pwrite(fd, view[begin:offset + self.CHUNK], begin)
 
     @contextlib.contextmanager
     def materialise(self, mutant: Mutant) -> Iterator[str]:
@@ -589,9 +596,8 @@ class WorkFiles:
             if mutant.length is not None:
                 os.ftruncate(fd, len(data))
                 if mutant.length < len(data):
-                    start = mutant.length // self.CHUNK * self.CHUNK
-                    os.pwrite(fd, data[start:mutant.length], start)
-                    self._write_sparse(fd, data, mutant.length)
+                    self._write_sparse(fd, mutant.seed.name, data,
+                                       mutant.length)
             for offset, patch in mutant.patches:
                 if offset < len(data):
                     os.pwrite(fd, data[offset:offset + len(patch)], offset)
@@ -816,7 +822,7 @@ TARGETS: Sequence[Tuple[str, Callable[[str], Optional[str]], int]] = (
     ('inspect', target_inspect, 1),
     ('check', target_check, 1),
     ('check -b', target_check_bitmaps, 1),
-    ('commands in process', target_commands, 8),
+    ('commands in process', target_commands, 10),
     ('convert', target_convert, 50),
 )
 
