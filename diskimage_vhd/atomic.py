@@ -80,22 +80,26 @@ class AtomicOutput:
         """Flush the data, then give it the destination name in one step."""
         os.fsync(self.fd)
         if self.temporary is None:
-            self.temporary = self._link_unnamed()
+            name = os.path.join(
+                self.directory,
+                f'.{os.path.basename(self.destination)}.{os.getpid()}.tmp')
+            # Named before it exists: a SIGINT or SIGTERM that lands right
+            # after the link still has __exit__ remove it.
+            self.temporary = name
+            self._link_unnamed(name)
         os.replace(self.temporary, self.destination)
         self.temporary = None
         self._sync_directory()
 
-    def _link_unnamed(self) -> str:
-        base = os.path.basename(self.destination)
-        name = f'.{base}.{os.getpid()}.tmp'
+    def _link_unnamed(self, path: str) -> None:
         directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         try:
             # A dir_fd makes Python call linkat(AT_SYMLINK_FOLLOW), which
             # links the file behind the /proc link rather than the link.
-            os.link(f'/proc/self/fd/{self.fd}', name, dst_dir_fd=directory)
+            os.link(f'/proc/self/fd/{self.fd}', os.path.basename(path),
+                    dst_dir_fd=directory)
         finally:
             os.close(directory)
-        return os.path.join(self.directory, name)
 
     def _sync_directory(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)
