@@ -57,6 +57,11 @@ def secs_no_zero(size: int) -> int:
 
 def pread_full(fd: int, length: int, offset: int) -> bytes:
     """Read up to ``length`` bytes, stopping only at the end of the file."""
+    if offset + length >= MAX_OFFSET:
+        # No file reaches 2^63 bytes, so this is past the end of any; say so
+        # as a short read, as libvhd's lseek-then-read sees it, rather than
+        # let pread fail with EINVAL on the overflowing end offset.
+        return b''
     parts: List[bytes] = []
     got = 0
     while got < length:
