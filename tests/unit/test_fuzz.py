@@ -237,3 +237,25 @@ class HugeClaimTest(TempDirTestCase):
             self.assertEqual(image.header.max_table_entries, 1 << 20)
             self.assertEqual(image.read(0, 4096),
                              open(fixture('mixed.raw'), 'rb').read(4096))
+
+
+class OffsetOverflowTest(TempDirTestCase):
+    """Offsets just below 2^63 pass "less than 2^63" tests, but a read there
+    overflows off_t: pread fails with EINVAL instead of reading nothing."""
+
+    def test_data_offset_2_to_the_63_minus_1(self) -> None:
+        path = self.path('overflow.vhd')
+        data = bytearray(fuzzing.read_fixture_bytes('empty-100m.vhd'))
+        for place in (0, len(data) - 512):
+            footer = Footer.parse(bytes(data[place:place + 512]))
+            footer.data_offset = (1 << 63) - 1
+            footer.checksum = footer.computed_checksum()
+            data[place:place + 512] = footer.pack()
+        with open(path, 'wb') as handle:
+            handle.write(data)
+        for target in (fuzzing.target_reader, fuzzing.target_check,
+                       fuzzing.target_check_bitmaps, fuzzing.target_commands):
+            self.assertIsNone(fuzzing.run_target(target, path)[0], target)
+        report = check(path)
+        self.assertFalse(report.valid)
+        self.assertIn('header', report.error)
