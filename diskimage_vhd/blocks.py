@@ -1,67 +1,109 @@
-"""Gathering a source's data one block at a time into one reused buffer."""
+"""Gathering a source's data one block at a time, holes and zeros left out."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, List, NamedTuple, Optional
 
 from diskimage_vhd.extents import blocks_touched
 from diskimage_vhd.sources import Source
 
-Block = Tuple[int, memoryview, bool]  # index, block-sized data, all zero
+# Enough of a piece to tell random data from zeros without reading it all.
+PROBE = 4096
+
+
+class Piece(NamedTuple):
+    """Non-zero bytes at ``[start, end)`` of a block.
+
+    ``data`` holds them (in the reader's buffer, valid until the next block),
+    or is None when they were only probed: copy them from the source then.
+    """
+
+    start: int
+    end: int
+    data: Optional[memoryview]
+
+
+class Block(NamedTuple):
+    index: int
+    pieces: List[Piece]  # in increasing order; none for an all-zero block
+
+    @property
+    def is_zero(self) -> bool:
+        return not self.pieces
 
 
 class BlockReader:
     """Read only the blocks a source has data in; never read its holes.
 
-    The same buffer is handed out for every block, so memory stays at one
-    block whatever the disk's size.
+    The same buffer serves every block, so memory stays at one block
+    whatever the disk's size, and it is never zero-filled: only the pieces
+    with data are handed out.  With ``need_data`` False, a piece whose first
+    page is not zero is not read further: the writer can copy it from the
+    source in the kernel (``copy_file_range``) instead.
     """
 
     def __init__(self, source: Source, block_size: int,
-                 progress: Optional[Callable[[int], None]] = None):
+                 progress: Optional[Callable[[int], None]] = None,
+                 need_data: bool = True):
         self.source = source
         self.block_size = block_size
         self.progress = progress
-        self._buffer = bytearray(block_size)
-        self._view = memoryview(self._buffer)
+        self.need_data = need_data or not hasattr(source, 'copy_range')
+        self._view = memoryview(bytearray(block_size))
         self._zeros = bytes(block_size)
 
     def data_blocks(self) -> Iterator[Block]:
-        """Yield ``(index, data, is_zero)`` for each block with extents."""
-        for index, pieces in self._touched():
-            yield self._fill(index, pieces)
+        """Yield each block with extents; ``pieces`` is empty if all zero."""
+        for index, ranges in self._touched():
+            yield self._fill(index, ranges)
 
     def all_blocks(self, count: int) -> Iterator[Block]:
         """Yield every block up to ``count``, zero blocks included."""
         expected = 0
-        for index, pieces in self._touched():
+        for index, ranges in self._touched():
             yield from self._zero_blocks(expected, index)
-            yield self._fill(index, pieces)
+            yield self._fill(index, ranges)
             expected = index + 1
         yield from self._zero_blocks(expected, count)
 
-    def _touched(self) -> Iterator[Tuple[int, list]]:
+    def _touched(self) -> Iterator[tuple]:
         return blocks_touched(self.source.data_extents(), self.block_size)
 
-    def _fill(self, index: int, pieces: list) -> Block:
-        """Read a block's pieces into the buffer; the rest of it is zeros."""
-        bs = self.block_size
-        start = index * bs
-        if pieces == [(0, bs)]:
-            self.source.read_into(start, self._view)
-        else:
-            self._view[:] = self._zeros
-            for lo, hi in pieces:
-                self.source.read_into(start + lo, self._view[lo:hi])
+    def _fill(self, index: int, ranges: list) -> Block:
+        start = index * self.block_size
+        pieces = [piece for piece in (self._piece(start, lo, hi)
+                                      for lo, hi in ranges) if piece]
         if self.progress:
-            self.progress(start + bs)
-        return index, self._view, self._buffer == self._zeros
+            self.progress(start + self.block_size)
+        return Block(index, pieces)
+
+    def _piece(self, block_start: int, lo: int, hi: int) -> Optional[Piece]:
+        """The piece at ``[lo, hi)``, or None if it holds only zeros.
+
+        ``bytes.startswith`` compares with ``memcmp`` and stops at the first
+        difference, so random data costs next to nothing to check.
+        """
+        view = self._view
+        if not self.need_data and hi - lo > PROBE:
+            probe = view[lo:lo + PROBE]
+            self.source.read_into(block_start + lo, probe)
+            if not self._zeros.startswith(probe):
+                return Piece(lo, hi, None)
+            self.source.read_into(block_start + lo + PROBE, view[lo + PROBE:hi])
+        else:
+            self.source.read_into(block_start + lo, view[lo:hi])
+        if self._zeros.startswith(view[lo:hi]):
+            return None
+        return Piece(lo, hi, view[lo:hi])
+
+    def load(self, index: int, piece: Piece) -> memoryview:
+        """Read a piece handed out without its bytes into the buffer."""
+        view = self._view[piece.start:piece.end]
+        self.source.read_into(index * self.block_size + piece.start, view)
+        return view
 
     def _zero_blocks(self, start: int, stop: int) -> Iterator[Block]:
-        if start >= stop:
-            return
-        self._view[:] = self._zeros
         for index in range(start, stop):
             if self.progress:
                 self.progress((index + 1) * self.block_size)
-            yield index, self._view, True
+            yield Block(index, [])

@@ -136,7 +136,8 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
         try:
             with AtomicOutput(destination) as output:
                 result = _write(opened, output.fd, target_format, allocate_all,
-                                max_size, make_footer, report, notify)
+                                max_size, make_footer, report, notify,
+                                digest_content=reproducible)
                 opened.check_unchanged()
                 output.commit()
         except OSError as error:
@@ -154,12 +155,15 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
 
 def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
            max_size: Optional[int], make_footer: Callable, report: Callable,
-           notify: Optional[Notify]) -> WriteResult:
+           notify: Optional[Notify], digest_content: bool = True
+           ) -> WriteResult:
+    """Write the target; hash the content only if a UUID is derived from it."""
     if target_format == 'dynamic':
         size, entries = _dynamic_geometry(source, max_size)
         return write_dynamic(
             source, fd, virtual_size=size, max_table_entries=entries,
             allocate_all=allocate_all, progress=report,
+            digest_content=digest_content,
             make_footer=lambda digest: make_footer(c.DISK_TYPE_DYNAMIC, size,
                                                    digest))
     if target_format == 'fixed':

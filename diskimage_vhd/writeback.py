@@ -1,0 +1,49 @@
+"""Starting an output's write-out early, so the closing fsync has little left.
+
+The output must be flushed before it is given its name (``atomic.py``).
+Left to the kernel, the dirty pages wait until that ``fsync``, which then
+writes everything while the conversion sits idle; asking for the write-out
+of each finished stretch lets the disk work while the next one is copied.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Large enough to keep requests big, small enough to start the disk early.
+WINDOW = 16 * 1024 * 1024
+
+
+class Writeback:
+    """Track how far a sequentially written file got; push out each window.
+
+    ``posix_fadvise(DONTNEED)`` starts the write-out of the dirty pages in
+    its range without waiting for it (it also drops pages already clean,
+    which a written-once image does not miss).  Where it is not supported
+    it is simply not asked again.
+    """
+
+    def __init__(self, fd: int, window: int = WINDOW):
+        self.fd = fd
+        self.window = window
+        self.start = -1
+        self.end = 0
+        self.enabled = hasattr(os, 'posix_fadvise')
+
+    def wrote(self, offset: int, length: int) -> None:
+        """Note a write; writes come in increasing order of offset."""
+        if self.start < 0:
+            self.start = offset
+        self.end = max(self.end, offset + length)
+        if self.end - self.start >= self.window:
+            self.push()
+
+    def push(self) -> None:
+        """Start the write-out of what was noted since the last push."""
+        if self.enabled and self.start >= 0 and self.end > self.start:
+            try:
+                os.posix_fadvise(self.fd, self.start, self.end - self.start,
+                                 os.POSIX_FADV_DONTNEED)
+            except OSError:
+                self.enabled = False
+        self.start = -1
