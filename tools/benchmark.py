@@ -30,6 +30,9 @@ from vhdbench.report import CP, QEMU, Result, render
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIB = 'vhd-util (DIB steps)'
+# qemu-img convert never syncs by default; -t none (O_DIRECT, then a flush)
+# is its durable mode, the fair match for diskimage-vhd, which must fsync.
+QEMU_DURABLE = 'qemu-img -t none'
 REPRODUCIBLE = 'diskimage-vhd, SOURCE_DATE_EPOCH'
 ISSUE_EPOCH = '1764105425'
 
@@ -106,6 +109,11 @@ def tools_for(key: str, workload: workloads.Workload, out: str) -> List[Tool]:
     tools.insert(0, Tool('diskimage-vhd', [
         [*dvhd, 'convert', source, f'{out}.vhd']], f'{out}.vhd', plain,
         verify=True))
+    if key in ('a', 'b'):
+        tools.insert(2, Tool(QEMU_DURABLE, [
+            ['qemu-img', 'convert', '-t', 'none', '-f', 'raw', '-O', 'vpc',
+             source, f'{out}.qemu-durable.vhd']], f'{out}.qemu-durable.vhd',
+            plain))
     if key == 'a':
         tools.insert(1, Tool(REPRODUCIBLE, [
             [*dvhd, 'convert', source, f'{out}.sde.vhd']], f'{out}.sde.vhd',
