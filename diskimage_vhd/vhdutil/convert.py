@@ -157,8 +157,9 @@ def via_backup(source: str, target: str, source_format: str,
                say: Callable[[str], None]) -> None:
     """Rename ``source`` to ``source.bak``, convert it to ``target``.
 
-    The ``.bak`` is left behind as the old tool left it; on failure it is
-    renamed back so the input is where it was.
+    The ``.bak`` is left behind as the old tool left it, on failure too:
+    the input then survives, unchanged, under the one name a caller of the
+    old tool knows to look for, and nothing appears at ``target``.
     """
     backup = source + '.bak'
     footer = ends_in_footer(source)
@@ -169,10 +170,9 @@ def via_backup(source: str, target: str, source_format: str,
     try:
         result = convert(backup, target, source_format=source_format,
                          target_format=target_format, **options)
-    except BaseException:
-        if not os.path.exists(source):
-            os.rename(backup, source)
-        raise
+    except VhdError as error:
+        raise VhdError(error.path, f'{error.problem} (the input is kept as '
+                                   f'{backup})') from None
     say(f'{source}: {source_format.upper()} -> {target_format.upper()}: '
         f'written to {target} ({format_size(result.virtual_size)}, '
         f'{result.allocated_blocks} blocks allocated); input kept as '

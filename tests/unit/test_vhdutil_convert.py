@@ -224,15 +224,17 @@ class TestErrors(ConvertTestCase):
                 self.assertIn('nothing', result.stderr)
                 self.assertNotIn('Traceback', result.stderr)
 
-    def test_failed_fixed_to_dynamic_puts_the_input_back(self) -> None:
+    def test_failed_fixed_to_dynamic_keeps_the_backup(self) -> None:
         self.raw('X')
         self.assertEqual(self.convert('X', 'X', 0, 1).returncode, 0)
         before = self.read('X')
         result = self.convert('X', 'no/such/dir/out.vhd', 1, 2)
         self.assertNotEqual(result.returncode, 0)
         self.assertEqual(len(result.stderr.splitlines()), 1)
-        self.assertEqual(self.read('X'), before)
-        self.assertFalse(os.path.exists(self.path('X.bak')))
+        self.assertIn('the input is kept as', result.stderr)
+        self.assertIn('X.bak', result.stderr)
+        self.assertEqual(self.read('X.bak'), before)
+        self.assertFalse(os.path.exists(self.path('X')))
 
     def test_raw_input_to_fixed_to_dynamic_is_refused(self) -> None:
         self.raw('X')
