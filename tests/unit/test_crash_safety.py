@@ -308,9 +308,10 @@ class DiskFullTest(CrashTestCase):
         before = digest(fixed)
         result = base.run(VHD_UTIL + ['convert', '-s', '1', '-t', '2', '-i',
                                       fixed, '-o', os.path.join(small, 'new')])
-        self.assertOneLine(result, 'no space left on device')
-        self.assertListing({'disk'}, small)
-        self.assertEqual(digest(fixed), before)
+        self.assertOneLine(result, 'no space left on device',
+                           'the input is kept as')
+        self.assertListing({'disk.bak'}, small)
+        self.assertEqual(digest(fixed + '.bak'), before)
 
     def test_vhd_util_raw_to_fixed_on_a_full_file_system(self) -> None:
         small = self.mount_tmpfs('8m')
