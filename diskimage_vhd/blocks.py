@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, List, NamedTuple, Optional
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 from diskimage_vhd.extents import blocks_touched
 from diskimage_vhd.sources import Source
 
 # Enough of a piece to tell random data from zeros without reading it all.
 PROBE = 4096
+# Copying through user memory goes faster in pieces that stay in the CPU's
+# cache between the read and the write (measured: 2 MiB at a time costs a
+# fifth more CPU than 128-256 KiB).
+COPY_CHUNK = 256 * 1024
 
 
 class Piece(NamedTuple):
@@ -38,8 +42,9 @@ class BlockReader:
     The same buffer serves every block, so memory stays at one block
     whatever the disk's size, and it is never zero-filled: only the pieces
     with data are handed out.  With ``need_data`` False, a piece whose first
-    page is not zero is not read further: the writer can copy it from the
-    source in the kernel (``copy_file_range``) instead.
+    page is not zero is not read further: the writer copies it from the
+    source in the kernel (``copy_file_range``) where it can, else through
+    ``chunks``.
     """
 
     def __init__(self, source: Source, block_size: int,
@@ -48,7 +53,7 @@ class BlockReader:
         self.source = source
         self.block_size = block_size
         self.progress = progress
-        self.need_data = need_data or not hasattr(source, 'copy_range')
+        self.need_data = need_data
         self._view = memoryview(bytearray(block_size))
         self._zeros = bytes(block_size)
 
@@ -96,11 +101,19 @@ class BlockReader:
             return None
         return Piece(lo, hi, view[lo:hi])
 
-    def load(self, index: int, piece: Piece) -> memoryview:
-        """Read a piece handed out without its bytes into the buffer."""
-        view = self._view[piece.start:piece.end]
-        self.source.read_into(index * self.block_size + piece.start, view)
-        return view
+    def chunks(self, index: int, piece: Piece, skip: int = 0
+               ) -> Iterator[Tuple[int, memoryview]]:
+        """Read a piece handed out without its bytes, a chunk at a time.
+
+        Yields ``(offset in the piece, bytes)``; each chunk is valid until
+        the next.  ``skip`` leaves out what was already copied.
+        """
+        start = index * self.block_size + piece.start
+        for lo in range(skip, piece.end - piece.start, COPY_CHUNK):
+            hi = min(lo + COPY_CHUNK, piece.end - piece.start)
+            view = self._view[piece.start + lo:piece.start + hi]
+            self.source.read_into(start + lo, view)
+            yield lo, view
 
     def _zero_blocks(self, start: int, stop: int) -> Iterator[Block]:
         for index in range(start, stop):

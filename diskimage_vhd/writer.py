@@ -62,16 +62,21 @@ def write_vector(fd: int, parts: List[memoryview], offset: int) -> None:
 
 def write_piece(fd: int, reader: BlockReader, index: int, piece: Piece,
                 offset: int) -> None:
-    """A piece's bytes at ``offset``: from memory, else copied in the kernel."""
+    """A piece's bytes at ``offset``: from memory, else copied from the source.
+
+    In the kernel (``copy_file_range``) where the source can, otherwise, or
+    for what that left, through the reader's buffer a chunk at a time.
+    """
     if piece.data is not None:
         write_all(fd, piece.data, offset)
         return
-    length = piece.end - piece.start
-    done = reader.source.copy_range(fd, index * reader.block_size + piece.start,
-                                    length, offset)
-    if done < length:
-        rest = Piece(piece.start + done, piece.end, None)
-        write_all(fd, reader.load(index, rest), offset + done)
+    source = reader.source
+    done = 0
+    if hasattr(source, 'copy_range'):
+        done = source.copy_range(fd, index * reader.block_size + piece.start,
+                                 piece.end - piece.start, offset)
+    for position, data in reader.chunks(index, piece, skip=done):
+        write_all(fd, data, offset + position)
 
 
 def write_block(fd: int, reader: BlockReader, block: Block,
