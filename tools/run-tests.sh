@@ -17,8 +17,12 @@ set +e
 PATH="$PWD/.venv/bin:$PATH" .venv/bin/stestr run "$@"
 status=$?
 set -e
-summary=$(.venv/bin/stestr last 2>/dev/null | sed -n 's/^ - \(Passed\|Failed\|Skipped\): //p' \
-          | tr '\n' ' ')
-read -r passed failed skipped <<<"${summary:-0 0 0}"
+count() {  # the number stestr reports for one label, e.g. "Passed"
+    .venv/bin/stestr last 2>/dev/null | sed -n "s/^ - $1: \([0-9]*\)$/\1/p" | tail -n 1
+}
+passed=$(count Passed) failed=$(count Failed) skipped=$(count Skipped)
+if [ -z "$passed$failed" ] && [ "$status" != 0 ]; then
+    failed=1  # stestr itself failed before running anything
+fi
 echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
 exit $status
