@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import os
 import shutil
+import signal
 import sys
 import sysconfig
 import tempfile
@@ -209,8 +210,16 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return args
 
 
+def _interrupted(number: int, frame: object) -> None:
+    raise KeyboardInterrupt(f'signal {number}')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    # Started in the background, SIGINT may be ignored: let SIGTERM (and
+    # SIGINT) still clean the work directory up.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, _interrupted)
     if shutil.which('qemu-img') is None:
         print('benchmark: qemu-img is needed (apt install qemu-utils)',
               file=sys.stderr)
@@ -228,6 +237,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ToolFailed as error:
         print(f'benchmark: FAILED: {error}', file=sys.stderr)
         return 1
+    except KeyboardInterrupt as error:
+        print(f'benchmark: interrupted ({error}); work directory removed',
+              file=sys.stderr)
+        return 130
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

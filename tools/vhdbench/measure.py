@@ -48,7 +48,12 @@ def run_timed(commands: List[Command], env: Optional[Dict[str, str]] = None,
             child = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=errors,
                                      env=env, cwd=cwd)
-            _, status, usage = os.wait4(child.pid, 0)
+            try:
+                _, status, usage = os.wait4(child.pid, 0)
+            except BaseException:  # interrupted: leave no tool running
+                child.kill()
+                child.wait()
+                raise
             child.returncode = os.waitstatus_to_exitcode(status)
             kib = usage.ru_maxrss  # Linux reports KiB
             if GNU_TIME:
