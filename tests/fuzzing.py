@@ -910,9 +910,26 @@ def run_campaign(seed: int, cases: int, seconds: float, workdir: str,
                 break
     finally:
         signal.signal(signal.SIGALRM, previous)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mib()
     return CampaignResult(seed, done, time.monotonic() - started, findings,
                           slowest, rss, calls, spent)
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak RSS, in MiB.
+
+    ``ru_maxrss`` is no good here: Linux carries it across ``execve``, so a
+    child forked from a big test runner reports the runner's size.  VmHWM
+    belongs to the current address space only.
+    """
+    try:
+        with open('/proc/self/status') as status:
+            for line in status:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def limit_address_space(limit: int = ADDRESS_SPACE_LIMIT) -> None:
