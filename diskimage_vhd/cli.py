@@ -21,12 +21,22 @@ from diskimage_vhd.version import version_string
 PROG = 'diskimage-vhd'
 
 
+class _Version(argparse.Action):
+    """``--version``, looked up only when asked: pbr takes 60 ms to import,
+    a third of the start-up of every command."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f'{PROG} {version_string()}')
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description='Make, inspect and check XenServer-ready VHD disk images.')
-    parser.add_argument('--version', action='version',
-                        version=f'{PROG} {version_string()}')
+    parser.add_argument('--version', action=_Version, nargs=0,
+                        default=argparse.SUPPRESS,
+                        help="show program's version number and exit")
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
     commands.required = True
 
