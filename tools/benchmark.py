@@ -50,7 +50,8 @@ class Tool:
 
 
 def _console_script(name: str, module: str) -> List[str]:
-    """The installed console script, else ``python -m`` from this checkout."""
+    """The installed console script, else ``python -m``; either way the
+    package is imported from this checkout (see ``_environment``)."""
     script = os.path.join(sysconfig.get_path('scripts'), name)
     if os.access(script, os.X_OK):
         return [script]
@@ -58,31 +59,24 @@ def _console_script(name: str, module: str) -> List[str]:
 
 
 def _environment(**extra: str) -> Dict[str, str]:
-    """The caller's environment, minus what would change the tools' work."""
+    """The caller's environment, minus what would change the tools' work.
+
+    This checkout comes first on ``PYTHONPATH``, so the code measured is the
+    code beside this script even if another copy is installed.
+    """
     env = {k: v for k, v in os.environ.items()
            if k not in ('SOURCE_DATE_EPOCH', 'DIB_VHD_ALLOCATE_ALL',
                         'DIB_VHD_MAX_SIZE')}
-    if not _installed():
-        env['PYTHONPATH'] = os.pathsep.join(
-            filter(None, [REPO, env.get('PYTHONPATH')]))
+    env['PYTHONPATH'] = os.pathsep.join(
+        filter(None, [REPO, env.get('PYTHONPATH')]))
     env.update(extra)
     return env
 
 
-def _installed() -> bool:
-    import importlib.util
-    return importlib.util.find_spec('diskimage_vhd') is not None
-
-
 def has_vhd_util() -> bool:
     """Whether the ``vhd-util`` drop-in has landed in this checkout."""
-    import importlib.util
-    if not _installed():
-        sys.path.insert(0, REPO)
-    try:
-        return importlib.util.find_spec('diskimage_vhd.vhdutil.cli') is not None
-    except ImportError:
-        return False
+    return os.path.exists(os.path.join(REPO, 'diskimage_vhd', 'vhdutil',
+                                       'cli.py'))
 
 
 def tools_for(key: str, workload: workloads.Workload, out: str) -> List[Tool]:
