@@ -11,6 +11,7 @@ from typing import Iterator, Optional, Tuple
 from diskimage_vhd.errors import (
     InvalidVhdError, NotAVhdError, VhdError, describe_os_error)
 from diskimage_vhd.extents import Extent, data_extents
+from diskimage_vhd.fileio import KernelCopier, OpenFile, preadv_full
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.footer import Footer
@@ -105,7 +106,7 @@ def uses_current_size(footer: Footer) -> bool:
             == MAX_CHS_SECTORS)
 
 
-class VhdImage:
+class VhdImage(OpenFile):
     """An open VHD: its structures, its allocated extents and its data."""
 
     def __init__(self, path: str | os.PathLike[str]):
@@ -115,8 +116,9 @@ class VhdImage:
             self.identity = file_identity(self.fd)
             self._load()
         except BaseException:
-            os.close(self.fd)
+            self.close()
             raise
+        self._copier = KernelCopier(self.fd)
 
     # -- loading -----------------------------------------------------------
 
@@ -289,6 +291,39 @@ class VhdImage:
                 self._apply_bitmap(block_start, within, part)
             done += length
 
+    def copy_range(self, fd: int, offset: int, length: int,
+                   out_offset: int) -> int:
+        """Copy virtual bytes to ``fd`` in the kernel; return how many were.
+
+        A fixed disk's data, and a dynamic block whose bitmap marks every
+        sector present, lie in the file as they are on the disk; anything
+        else (a hole, a partly written block) stops the copy short and is
+        left to the caller's reads.
+        """
+        if self.bat is None:
+            return self._copier.copy(fd, offset, min(length, self.size - offset),
+                                     out_offset)
+        if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+            return 0
+        bs = self.block_size
+        done = 0
+        while done < length:
+            index, within = divmod(offset + done, bs)
+            entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
+            if entry == c.UNALLOCATED or not self._bitmap_full(entry):
+                break
+            span = min(bs - within, length - done)
+            start = entry * c.SECTOR_SIZE + self.bitmap_bytes + within
+            got = self._copier.copy(fd, start, span, out_offset + done)
+            done += got
+            if got < span:
+                break
+        return done
+
+    def _bitmap_full(self, entry: int) -> bool:
+        used = (self.block_size // c.SECTOR_SIZE) // 8
+        return os.pread(self.fd, used, entry * c.SECTOR_SIZE) == b'\xff' * used
+
     def read(self, offset: int, length: int) -> bytes:
         buffer = bytearray(length)
         self.read_into(offset, memoryview(buffer))
@@ -310,27 +345,11 @@ class VhdImage:
                 part[lo:hi] = bytes(hi - lo)
 
     def _pread_into(self, view: memoryview, offset: int) -> None:
-        done = 0
-        while done < len(view):
-            got = os.preadv(self.fd, [view[done:]], offset + done)
-            if got == 0:
-                raise InvalidVhdError(self.path, 'truncated: data ends at '
-                                                 f'offset {offset + done}')
-            done += got
+        done = preadv_full(self.fd, view, offset)
+        if done < len(view):
+            raise InvalidVhdError(self.path, 'truncated: data ends at '
+                                             f'offset {offset + done}')
 
     def check_unchanged(self) -> None:
         """Raise VhdError if the file was written since it was opened."""
         check_unchanged(self.fd, self.path, self.identity)
-
-    # -- lifetime ----------------------------------------------------------
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> VhdImage:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

@@ -17,6 +17,7 @@ import struct
 import sys
 from typing import Iterator, List, Optional, Tuple
 
+from diskimage_vhd.fileio import OpenFile
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.footer import Footer
@@ -143,7 +144,7 @@ def locator_size(data_space: int) -> int:
 
 
 @dataclasses.dataclass
-class Vhd:
+class Vhd(OpenFile):
     """An opened disk as libvhd's ``vhd_context_t`` holds it."""
 
     path: str
@@ -171,17 +172,6 @@ class Vhd:
     def current_blocks(self) -> int:
         """The BAT entries libvhd reads: ``curr_size >> 21``."""
         return self.footer.current_size >> BLOCK_SHIFT
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> Vhd:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def open_fd(path: str) -> int:
