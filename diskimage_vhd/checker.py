@@ -27,13 +27,13 @@ import stat
 import time
 from typing import Dict, List, Optional, Tuple
 
+from diskimage_vhd import libvhd
 from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.geometry import chs_geometry
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.vhdutil import libvhd
-from diskimage_vhd.vhdutil.parents import ParentProblem, check_parent_locators
+from diskimage_vhd.parents import ParentProblem, check_parent_locators
 
 # vhd-util allows this much clock skew for NFS servers.
 TIMESTAMP_MAX_SLACK = 1800

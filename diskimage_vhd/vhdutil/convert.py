@@ -18,12 +18,12 @@ import uuid as uuidlib
 from typing import Callable, Dict, List, Mapping, Optional
 
 from diskimage_vhd import identity
+from diskimage_vhd import libvhd
 from diskimage_vhd.convert import convert
 from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.sizes import format_size, parse_size
-from diskimage_vhd.vhdutil import libvhd
 from diskimage_vhd.vhdutil.options import Usage, parse
 
 SPEC = 'i:o:s:t:h'

@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 from typing import Callable, Dict, List
 
+from diskimage_vhd import libvhd, parents
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.vhdutil import libvhd, parents
 from diskimage_vhd.vhdutil.options import Usage, parse
 
 SPEC = 'n:vsapfdSmh'

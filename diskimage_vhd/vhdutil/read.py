@@ -6,8 +6,9 @@ import errno
 import struct
 from typing import Callable, Dict, List
 
+from diskimage_vhd import libvhd
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.vhdutil import libvhd, readout
+from diskimage_vhd.vhdutil import readout
 from diskimage_vhd.vhdutil.options import Usage, number, parse
 
 SPEC = 'n:pt:b:Bm:i:e:aj:d:c:r:R:xCh'

@@ -14,7 +14,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.vhdutil import libvhd
+from diskimage_vhd import libvhd
 from tests import base
 
 NOW = base.FIXTURE_UNIX_TIMESTAMP + 60
