@@ -14,7 +14,7 @@ from diskimage_vhd.convert import FORMATS, convert
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.identity import parse_uuid
 from diskimage_vhd.progress import Progress
-from diskimage_vhd.sizes import format_size
+from diskimage_vhd.sizes import format_size, plural
 from diskimage_vhd.summary import inspect
 from diskimage_vhd.version import version_string
 
@@ -122,7 +122,7 @@ def _convert(args: argparse.Namespace) -> int:
                      notify=None if args.quiet else _warn)
     if progress:
         progress.finish()
-        blocks = (f', {result.allocated_blocks} blocks allocated'
+        blocks = (f', {plural(result.allocated_blocks, "block")} allocated'
                   if result.target_format == 'dynamic' else '')
         print(f'{result.destination}: {result.target_format} '
               f'{"VHD" if result.target_format != "raw" else "image"}, '

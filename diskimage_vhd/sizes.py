@@ -30,3 +30,8 @@ def format_size(size: int) -> str:
                 return f'{size // unit} {name}'
             return f'{size / unit:.1f} {name}'
     return f'{size} bytes'
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 block``, ``2 blocks``: for messages people read."""
+    return f'{count} {noun}' if count == 1 else f'{count} {noun}s'

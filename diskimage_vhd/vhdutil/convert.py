@@ -23,7 +23,7 @@ from diskimage_vhd.convert import convert
 from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.sizes import format_size, parse_size
+from diskimage_vhd.sizes import format_size, parse_size, plural
 from diskimage_vhd.vhdutil.options import Usage, parse
 
 SPEC = 'i:o:s:t:h'
@@ -177,7 +177,7 @@ def via_backup(source: str, target: str, source_format: str,
                                    f'{backup})') from None
     say(f'{source}: {source_format.upper()} -> {target_format.upper()}: '
         f'written to {target} ({format_size(result.virtual_size)}, '
-        f'{result.allocated_blocks} blocks allocated); input kept as '
+        f'{plural(result.allocated_blocks, "block")} allocated); input kept as '
         f'{backup}')
 
 

@@ -105,3 +105,15 @@ class TestCheck(base.TempDirTestCase):
         self.assertNotEqual(result.returncode, 22)
         self.assertEqual(result.stderr.count('\n'), 1)
         self.assertIn(missing, result.stderr)
+
+
+class TestVersion(base.TempDirTestCase):
+
+    def test_both_commands_name_the_installed_version(self) -> None:
+        from importlib import metadata
+        installed = metadata.version('diskimage-vhd')
+        result = base.run_module('diskimage_vhd', '--version')
+        self.assertEqual(result.stdout.strip(), f'diskimage-vhd {installed}')
+        result = base.run_module('diskimage_vhd.vhdutil', '--version')
+        self.assertEqual(result.stdout.strip(),
+                         f'vhd-util (diskimage-vhd) {installed}')
