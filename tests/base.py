@@ -34,7 +34,13 @@ BLOCK = 2 * MiB
 
 
 def fixture(name: str) -> str:
-    return os.path.join(FIXTURES_DIR, name)
+    """The path of a golden fixture; a clear failure if they are missing."""
+    path = os.path.join(FIXTURES_DIR, name)
+    if not os.path.exists(path):
+        raise AssertionError(f'golden fixture {path} not found: the fixtures '
+                             'live in ../shared/fixtures beside the checkout; '
+                             'set DISKIMAGE_VHD_FIXTURES to point elsewhere')
+    return path
 
 
 def read_fixture(name: str) -> bytes:
