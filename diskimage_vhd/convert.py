@@ -123,11 +123,8 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
 
         def make_footer(disk_type: int, size: int,
                         digest: bytes = b'') -> Footer:
-            chosen = unique_id or (identity.derived_uuid(digest, unix_time)
-                                   if reproducible else uuidlib.uuid4())
-            return Footer.for_xenserver(disk_type, size,
-                                        identity.vhd_timestamp(unix_time),
-                                        chosen)
+            return identity.stamped_footer(disk_type, size, unix_time,
+                                           unique_id, reproducible, digest)
 
         def report(done: int) -> None:
             if progress:

@@ -10,6 +10,7 @@ from typing import Mapping, Optional, Union
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.footer import Footer
 
 # vhd-util check allows 30 minutes of clock skew; we allow none of our own.
 FUTURE_TOLERANCE = 0
@@ -79,6 +80,18 @@ def is_reproducible(explicit_timestamp: Union[str, int, None],
 def derived_uuid(content_digest: bytes, timestamp: int) -> uuid.UUID:
     """A UUID that is the same whenever the image and its timestamp are."""
     return uuid.uuid5(NAMESPACE, f'{content_digest.hex()}:{timestamp}')
+
+
+def stamped_footer(disk_type: int, size: int, unix_time: int,
+                   unique_id: Optional[uuid.UUID], reproducible: bool,
+                   content_digest: bytes = b'') -> Footer:
+    """The footer to write: the UUID as given, else derived from the content
+    when the build is reproducible, else random."""
+    if unique_id is None:
+        unique_id = (derived_uuid(content_digest, unix_time) if reproducible
+                     else uuid.uuid4())
+    return Footer.for_xenserver(disk_type, size, vhd_timestamp(unix_time),
+                                unique_id)
 
 
 def parse_uuid(text: str) -> uuid.UUID:

@@ -102,13 +102,10 @@ def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
                                '2040 GiB')
     if padded == 0:
         raise VhdError(source, 'is empty: there is no disk to convert')
-    if unique_id is None:
-        unique_id = (identity.derived_uuid(
-            hashlib.sha256(struct.pack('>Q', padded) + b'fixed').digest(),
-            unix_time)
-            if identity.is_reproducible(timestamp) else uuidlib.uuid4())
-    footer = Footer.for_xenserver(c.DISK_TYPE_FIXED, padded,
-                                  identity.vhd_timestamp(unix_time), unique_id)
+    footer = identity.stamped_footer(
+        c.DISK_TYPE_FIXED, padded, unix_time, unique_id,
+        identity.is_reproducible(timestamp),
+        hashlib.sha256(struct.pack('>Q', padded) + b'fixed').digest())
     if padded != size:
         warn(f'{source}: {size} bytes is not a whole number of sectors; '
              f'padded with zeros to {padded}')

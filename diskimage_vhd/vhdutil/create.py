@@ -9,6 +9,7 @@ The timestamp is now or ``SOURCE_DATE_EPOCH``; ``--timestamp`` and
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import struct
@@ -17,6 +18,7 @@ from typing import Callable, List, Optional
 
 from diskimage_vhd import identity
 from diskimage_vhd.atomic import AtomicOutput
+from diskimage_vhd.convert import MAX_PREALLOCATED_SIZE
 from diskimage_vhd.errors import VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -31,19 +33,13 @@ USAGE = ('options: <-n name> <-s size (MB)> [-r reserve] [-h help] '
          '[<-S size (MB) for metadata preallocation (see vhd-util resize)>] '
          '[--timestamp TIME] [--uuid UUID]')
 MiB = 1024 * 1024
-# Beyond this the 32-bit BAT sector numbers cannot address the file.
-MAX_METADATA_SIZE = 2 * 1024 ** 4
 
 
 def _footer_maker(disk_type: int, size: int, unix_time: int,
                   unique_id: Optional[uuidlib.UUID], reproducible: bool
                   ) -> Callable[[bytes], Footer]:
-    def make(digest: bytes) -> Footer:
-        chosen = unique_id or (identity.derived_uuid(digest, unix_time)
-                               if reproducible else uuidlib.uuid4())
-        return Footer.for_xenserver(disk_type, size,
-                                    identity.vhd_timestamp(unix_time), chosen)
-    return make
+    return functools.partial(identity.stamped_footer, disk_type, size,
+                             unix_time, unique_id, reproducible)
 
 
 def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
@@ -55,7 +51,7 @@ def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
     if size > c.MAX_VIRTUAL_SIZE:
         raise VhdError(name, f'{size_mb} MB is beyond the 2040 GiB a VHD '
                              'holds')
-    if reserved > MAX_METADATA_SIZE:
+    if reserved > MAX_PREALLOCATED_SIZE:
         raise VhdError(name, f'{metadata_mb} MB of metadata preallocation is '
                              'beyond the 2 TiB a VHD can address')
     unix_time = identity.resolve_timestamp(timestamp)
