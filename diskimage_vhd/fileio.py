@@ -28,6 +28,11 @@ class OpenFile:
         self.close()
 
 
+def file_size(fd: int) -> int:
+    """Size of a regular file or a block device (``st_size`` is 0 for one)."""
+    return os.lseek(fd, 0, os.SEEK_END)
+
+
 def preadv_full(fd: int, view: memoryview, offset: int) -> int:
     """Fill ``view`` from ``offset``; return the bytes read (short at EOF)."""
     done = 0

@@ -17,7 +17,7 @@ import struct
 import sys
 from typing import Iterator, List, Optional, Tuple
 
-from diskimage_vhd.fileio import OpenFile
+from diskimage_vhd.fileio import OpenFile, file_size
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.footer import Footer
@@ -190,10 +190,6 @@ def open_fd(path: str) -> int:
         raise LibvhdError(errno.EINVAL, 'not a regular file or block device')
     os.set_blocking(fd, True)
     return fd
-
-
-def file_size(fd: int) -> int:
-    return os.lseek(fd, 0, os.SEEK_END)
 
 
 def read_footer(fd: int, size: int) -> Footer:

@@ -11,7 +11,7 @@ from typing import Iterator, Optional, Tuple
 from diskimage_vhd.errors import (
     InvalidVhdError, NotAVhdError, VhdError, describe_os_error)
 from diskimage_vhd.extents import Extent, data_extents
-from diskimage_vhd.fileio import KernelCopier, OpenFile, preadv_full
+from diskimage_vhd.fileio import KernelCopier, OpenFile, file_size, preadv_full
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.footer import Footer
@@ -47,11 +47,6 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     os.close(fd)
     kind = 'a directory' if stat.S_ISDIR(mode) else 'not a regular file'
     raise VhdError(path, f'is {kind}')
-
-
-def file_size(fd: int) -> int:
-    """Size of a regular file or a block device."""
-    return os.lseek(fd, 0, os.SEEK_END)
 
 
 def file_identity(fd: int) -> Tuple[int, int]:
@@ -310,7 +305,8 @@ class VhdImage(OpenFile):
         while done < length:
             index, within = divmod(offset + done, bs)
             entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
-            if entry == c.UNALLOCATED or not self._bitmap_full(entry):
+            if (entry == c.UNALLOCATED
+                    or self._partial_bitmap(entry * c.SECTOR_SIZE)):
                 break
             span = min(bs - within, length - done)
             start = entry * c.SECTOR_SIZE + self.bitmap_bytes + within
@@ -320,9 +316,11 @@ class VhdImage(OpenFile):
                 break
         return done
 
-    def _bitmap_full(self, entry: int) -> bool:
+    def _partial_bitmap(self, block_start: int) -> Optional[bytes]:
+        """The block's sector bitmap, or None when it marks every sector."""
         used = (self.block_size // c.SECTOR_SIZE) // 8
-        return os.pread(self.fd, used, entry * c.SECTOR_SIZE) == b'\xff' * used
+        bitmap = os.pread(self.fd, used, block_start)
+        return None if bitmap == b'\xff' * used else bitmap
 
     def read(self, offset: int, length: int) -> bytes:
         buffer = bytearray(length)
@@ -332,9 +330,8 @@ class VhdImage(OpenFile):
     def _apply_bitmap(self, block_start: int, within: int,
                       part: memoryview) -> None:
         """Zero the sectors the block's bitmap says were never written."""
-        bitmap = os.pread(self.fd, self.bitmap_bytes, block_start)
-        used = (self.block_size // c.SECTOR_SIZE) // 8
-        if bitmap[:used] == b'\xff' * used:
+        bitmap = self._partial_bitmap(block_start)
+        if bitmap is None:
             return
         first = within // c.SECTOR_SIZE
         last = (within + len(part) - 1) // c.SECTOR_SIZE
