@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from diskimage_vhd.convert import ConversionResult, convert
+from diskimage_vhd.make.convert import ConversionResult, convert
 from diskimage_vhd.errors import InvalidVhdError, VhdError
-from diskimage_vhd.summary import inspect
+from diskimage_vhd.image.summary import inspect
 
 __all__ = ['ConversionResult', 'InvalidVhdError', 'VhdError', 'check',
            'convert', 'inspect']
@@ -19,5 +19,5 @@ __all__ = ['ConversionResult', 'InvalidVhdError', 'VhdError', 'check',
 
 def check(path: str, check_bitmaps: bool = False) -> Any:
     """Check ``path`` as ``vhd-util check`` does; see ``checker.CheckReport``."""
-    from diskimage_vhd.checker import check as run_check
+    from diskimage_vhd.xen.checker import check as run_check
     return run_check(path, check_bitmaps=check_bitmaps)

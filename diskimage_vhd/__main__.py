@@ -1,5 +1,5 @@
 import sys
 
-from diskimage_vhd.cli import main
+from diskimage_vhd.cli.commands import main
 
 sys.exit(main())

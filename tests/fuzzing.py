@@ -661,7 +661,7 @@ def _read_some(image) -> None:
 
 
 def target_reader(path: str) -> Optional[str]:
-    from diskimage_vhd.reader import VhdImage
+    from diskimage_vhd.image.reader import VhdImage
     try:
         with VhdImage(path) as image:
             _read_some(image)
@@ -671,7 +671,7 @@ def target_reader(path: str) -> Optional[str]:
 
 
 def target_inspect(path: str) -> Optional[str]:
-    from diskimage_vhd.summary import inspect
+    from diskimage_vhd.image.summary import inspect
     try:
         info = inspect(path)
         json.dumps(info)
@@ -705,7 +705,7 @@ def target_check(path: str) -> Optional[str]:
 def target_check_bitmaps(path: str) -> Optional[str]:
     """``check -b``; and a disk it passes is one the reader can read whole:
     what XenServer accepts, this package must be able to convert."""
-    from diskimage_vhd.reader import VhdImage
+    from diskimage_vhd.image.reader import VhdImage
     problem, report = _run_check(path, bitmaps=True)
     if problem or not getattr(report, 'valid', False) \
             or not _xenserver_blocks(path):
@@ -735,8 +735,8 @@ def _xenserver_blocks(path: str) -> bool:
 def target_convert(path: str) -> Optional[str]:
     """Converting a corrupt disk is refused in one line, or makes a disk the
     reader accepts; nothing is left at the destination on refusal."""
-    from diskimage_vhd.convert import convert
-    from diskimage_vhd.reader import VhdImage
+    from diskimage_vhd.make.convert import convert
+    from diskimage_vhd.image.reader import VhdImage
     out = path + '.out.vhd'
     try:
         try:
@@ -808,7 +808,7 @@ def have_vhd_util() -> bool:
 
 def target_commands(path: str) -> Optional[str]:
     """Both commands' entry points, in process, output captured."""
-    from diskimage_vhd import cli
+    from diskimage_vhd.cli import commands as cli
     commands = [(name, cli.main, argv)
                 for name, argv in diskimage_vhd_commands(path)]
     if have_vhd_util():

@@ -11,7 +11,7 @@ import errno
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from diskimage_vhd.cliutil import run_command
+from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.version import version_string
 from diskimage_vhd.vhdutil import check, convert, create, query, read
 from diskimage_vhd.vhdutil.options import NotProvided, Usage

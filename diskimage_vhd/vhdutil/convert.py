@@ -17,9 +17,9 @@ import struct
 import uuid as uuidlib
 from typing import Callable, Dict, List, Mapping, Optional
 
-from diskimage_vhd import identity
-from diskimage_vhd import libvhd
-from diskimage_vhd.convert import convert
+from diskimage_vhd.make import identity
+from diskimage_vhd.xen import libvhd
+from diskimage_vhd.make.convert import convert
 from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer

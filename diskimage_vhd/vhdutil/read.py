@@ -6,7 +6,7 @@ import errno
 import struct
 from typing import Callable, Dict, List
 
-from diskimage_vhd import libvhd
+from diskimage_vhd.xen import libvhd
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.vhdutil import readout
 from diskimage_vhd.vhdutil.options import Usage, number, parse

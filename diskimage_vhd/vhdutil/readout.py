@@ -12,7 +12,7 @@ import os
 import uuid
 from typing import List, Optional
 
-from diskimage_vhd import libvhd
+from diskimage_vhd.xen import libvhd
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
@@ -132,7 +132,7 @@ def _with_header(vhd: libvhd.Vhd, header: DynamicHeader) -> libvhd.Vhd:
 
 def locator_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> List[str]:
     """``vhd_print_parent_locators`` (differencing disks only)."""
-    from diskimage_vhd.parents import read_locator
+    from diskimage_vhd.xen.parents import read_locator
     assert vhd.header is not None
     lines = ['VHD Parent Locators:', '--------------------']
     for index, entry in enumerate(libvhd.locators(vhd.header)):

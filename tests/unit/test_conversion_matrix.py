@@ -6,7 +6,7 @@ import os
 from typing import Dict, List, Tuple
 
 from diskimage_vhd import convert
-from diskimage_vhd.reader import VhdImage
+from diskimage_vhd.image.reader import VhdImage
 from tests import base
 
 MiB, BLOCK = base.MiB, base.BLOCK

@@ -68,7 +68,7 @@ def entry(module: str, prefix: str = '') -> List[str]:
             f'{prefix}import sys; from {module} import main; sys.exit(main())']
 
 
-DISKIMAGE_VHD = entry('diskimage_vhd.cli')
+DISKIMAGE_VHD = entry('diskimage_vhd.cli.commands')
 VHD_UTIL = entry('diskimage_vhd.vhdutil.cli')
 
 
@@ -163,7 +163,7 @@ class ConvertInterruptTest(CrashTestCase):
         super().tearDown()
 
     def command(self, prefix: str = '') -> List[str]:
-        return entry('diskimage_vhd.cli', prefix) + [
+        return entry('diskimage_vhd.cli.commands', prefix) + [
             'convert', '-q', self.raw, self.out]
 
     def test_sigint(self) -> None:
@@ -207,7 +207,7 @@ class ConvertInterruptTest(CrashTestCase):
     def test_without_o_tmpfile_a_finished_conversion_is_whole(self) -> None:
         """The fallback path itself works: same image, nothing left over."""
         small = dense_raw(self.path('small.raw'), 8 * MiB)
-        result = base.run(entry('diskimage_vhd.cli', NO_TMPFILE)
+        result = base.run(entry('diskimage_vhd.cli.commands', NO_TMPFILE)
                           + ['convert', '-q', small, self.out])
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertListing({'in.raw', 'small.raw', 'out.vhd'})

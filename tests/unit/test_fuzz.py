@@ -20,13 +20,13 @@ import tracemalloc
 from typing import Callable, List, Optional
 
 from diskimage_vhd import check
-from diskimage_vhd.convert import convert
+from diskimage_vhd.make.convert import convert
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.reader import VhdImage
-from diskimage_vhd.summary import inspect
+from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.image.summary import inspect
 from tests import fuzzing
 from tests.base import REPO_ROOT, TempDirTestCase, fixture
 
@@ -83,7 +83,7 @@ class FuzzCampaignTest(TempDirTestCase):
         """The installed commands themselves, on a spread of cases."""
         seeds = fuzzing.load_seeds(random.Random(SEED))
         files = fuzzing.WorkFiles(self.tmp, seeds)
-        commands = [(name, entry_point('diskimage_vhd.cli') + argv)
+        commands = [(name, entry_point('diskimage_vhd.cli.commands') + argv)
                     for name, argv in fuzzing.diskimage_vhd_commands('P')]
         if fuzzing.have_vhd_util():
             commands += [(name, entry_point('diskimage_vhd.vhdutil.cli') + argv)

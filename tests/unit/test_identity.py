@@ -6,9 +6,10 @@ import os
 import time
 import unittest
 
-from diskimage_vhd import convert, identity
+from diskimage_vhd import convert
+from diskimage_vhd.make import identity
 from diskimage_vhd.errors import UsageError
-from diskimage_vhd.reader import VhdImage
+from diskimage_vhd.image.reader import VhdImage
 from tests import base
 
 

@@ -8,7 +8,7 @@ import pty
 import subprocess
 import sys
 
-from diskimage_vhd.progress import Progress
+from diskimage_vhd.cli.progress import Progress
 from tests import base
 
 

@@ -12,8 +12,9 @@ import os
 import struct
 from unittest import mock
 
-from diskimage_vhd import convert, identity
-from diskimage_vhd.reader import VhdImage
+from diskimage_vhd import convert
+from diskimage_vhd.make import identity
+from diskimage_vhd.image.reader import VhdImage
 from tests import base
 
 MiB, BLOCK = base.MiB, base.BLOCK

@@ -10,15 +10,15 @@ from typing import Iterator, Optional, Tuple
 
 from diskimage_vhd.errors import (
     InvalidVhdError, NotAVhdError, VhdError, describe_os_error)
-from diskimage_vhd.extents import Extent, data_extents
-from diskimage_vhd.fileio import KernelCopier, OpenFile, file_size, preadv_full
+from diskimage_vhd.posix.extents import Extent, data_extents
+from diskimage_vhd.posix.io import KernelCopier, OpenFile, file_size, preadv_full
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import bit_is_set
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.libvhd import footer_checksum_ok
+from diskimage_vhd.xen.libvhd import footer_checksum_ok
 
 # Creators whose disks are sized by ``current_size``; for the others qemu
 # (and Virtual PC) trust the CHS geometry.  Same table as qemu's vpc driver.

@@ -11,7 +11,7 @@ import errno
 import os
 from typing import Optional
 
-from diskimage_vhd import libvhd
+from diskimage_vhd.xen import libvhd
 
 MACX = 0x4D616358
 W2KU = 0x57326B75

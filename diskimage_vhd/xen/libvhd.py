@@ -17,7 +17,7 @@ import struct
 import sys
 from typing import Iterator, List, Optional, Tuple
 
-from diskimage_vhd.fileio import OpenFile, file_size
+from diskimage_vhd.posix.io import OpenFile, file_size
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.footer import Footer

@@ -9,13 +9,13 @@ from typing import Optional, Sequence
 
 from diskimage_vhd import check, dib, sizes
 
-from diskimage_vhd.cliutil import run_command
-from diskimage_vhd.convert import FORMATS, convert
+from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.make.convert import FORMATS, convert
 from diskimage_vhd.errors import UsageError
-from diskimage_vhd.identity import parse_uuid
-from diskimage_vhd.progress import Progress
+from diskimage_vhd.make.identity import parse_uuid
+from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.sizes import format_size, plural
-from diskimage_vhd.summary import inspect
+from diskimage_vhd.image.summary import inspect
 from diskimage_vhd.version import version_string
 
 PROG = 'diskimage-vhd'

@@ -6,9 +6,9 @@ import os
 from typing import Iterator
 
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.extents import Extent, data_extents
-from diskimage_vhd.fileio import KernelCopier, OpenFile, preadv_full
-from diskimage_vhd.reader import (
+from diskimage_vhd.posix.extents import Extent, data_extents
+from diskimage_vhd.posix.io import KernelCopier, OpenFile, preadv_full
+from diskimage_vhd.image.reader import (
     check_unchanged, file_identity, open_regular)
 
 try:  # Python 3.8+: typing.Protocol

@@ -1,0 +1,1 @@
+"""The ``diskimage-vhd`` command line."""

@@ -1,0 +1,1 @@
+"""Reading disk images: VHDs of any writer and raw files, as sources."""

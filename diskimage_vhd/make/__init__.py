@@ -1,0 +1,2 @@
+"""Making disk images: the block reader, the writers, identity and
+conversion."""
