@@ -18,6 +18,8 @@ __all__ = ['ConversionResult', 'InvalidVhdError', 'VhdError', 'check',
 
 
 def check(path: str, check_bitmaps: bool = False) -> Any:
-    """Check ``path`` as ``vhd-util check`` does; see ``checker.CheckReport``."""
-    from diskimage_vhd.xen.checker import check as run_check
-    return run_check(path, check_bitmaps=check_bitmaps)
+    """Check ``path`` as ``vhd-util check`` does, and that this package
+    reads it (``convert`` and ``inspect`` then agree); see
+    ``xen.check.CheckReport``."""
+    from diskimage_vhd.xen.check import check as run_check
+    return run_check(path, check_bitmaps=check_bitmaps, readable=True)

@@ -2,61 +2,70 @@
 
 from __future__ import annotations
 
-import dataclasses
-import operator
-import struct
-
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.checksum import ones_complement_sum
+from diskimage_vhd.format.creators import TAP_1_1
+from diskimage_vhd.format.structure import field, structure
+from diskimage_vhd.format.units import ceil_div, sectors_at_least_one
 
-_LAYOUT = struct.Struct('>8sQIIIB65s418s')
+# Batmap 1.1 summed its bytes as signed chars; later versions unsigned.
+BATMAP_VERSION_1_1 = TAP_1_1
 
 
-def batmap_sectors(max_table_entries: int) -> int:
+def map_sectors(max_table_entries: int) -> int:
     """Sectors the map needs: one bit a block, at least one sector."""
-    map_bytes = -(-max_table_entries // 8)
-    return max(1, -(-map_bytes // c.SECTOR_SIZE))
+    return sectors_at_least_one(ceil_div(max_table_entries, 8))
+
+
+def checksummed_bytes(current_size: int) -> int:
+    """Bytes of the map the checksum covers (and libvhd reads).
+
+    ``current_size >> 24`` is a byte per 8 blocks of 2 MiB, rounded down:
+    libvhd's own rule, at least one sector.
+    """
+    return sectors_at_least_one(current_size >> 24) * c.SECTOR_SIZE
+
+
+def map_checksum(data: bytes, version: int = c.BATMAP_VERSION_1_2) -> int:
+    """The one's-complement sum of the covered bytes (signed for 1.1)."""
+    total = sum(data)
+    if version == BATMAP_VERSION_1_1:
+        total -= 256 * sum(1 for byte in data if byte >= 0x80)
+    return ~total & 0xFFFFFFFF
 
 
 def batmap_checksum(batmap: bytes, current_size: int) -> int:
-    """libvhd's checksum: over ``max(1, ceil((size >> 24) / 512))`` sectors."""
-    covered = max(1, -(-(current_size >> 24) // c.SECTOR_SIZE)) * c.SECTOR_SIZE
-    data = batmap[:covered]
-    return ones_complement_sum(data)
+    """The checksum a writer stores for the map ``batmap`` of a disk."""
+    return map_checksum(batmap[:checksummed_bytes(current_size)])
 
 
-@dataclasses.dataclass
+@structure
 class BatmapHeader:
     """Every field of the batmap header ("tdbatmap"), in on-disk order."""
 
-    cookie: bytes
-    batmap_offset: int
-    batmap_size: int
-    batmap_version: int
-    checksum: int
-    marker: int
-    keyhash: bytes
-    reserved: bytes
-
-    SIZE = _LAYOUT.size
+    cookie: bytes = field('8s')
+    batmap_offset: int = field('Q')
+    batmap_size: int = field('I')  # sectors
+    batmap_version: int = field('I')
+    checksum: int = field('I')  # of the map, not of this header
+    marker: int = field('B')
+    keyhash: bytes = field('65s')
+    reserved: bytes = field('418s')
 
     @classmethod
     def for_xenserver(cls, header_offset: int, max_table_entries: int,
                       checksum: int) -> BatmapHeader:
         return cls(
             cookie=c.BATMAP_COOKIE, batmap_offset=header_offset + c.SECTOR_SIZE,
-            batmap_size=batmap_sectors(max_table_entries),
+            batmap_size=map_sectors(max_table_entries),
             batmap_version=c.BATMAP_VERSION_1_2, checksum=checksum, marker=0,
             keyhash=bytes(65), reserved=bytes(418))
 
-    @classmethod
-    def parse(cls, data: bytes) -> BatmapHeader:
-        return cls(*_LAYOUT.unpack(data))
+    @property
+    def valid(self) -> bool:
+        """libvhd's ``vhd_validate_batmap_header``: cookie and a known version."""
+        return (self.cookie == c.BATMAP_COOKIE
+                and self.batmap_version <= c.BATMAP_VERSION_1_2)
 
-    def pack(self) -> bytes:
-        return _LAYOUT.pack(*_fields(self))
-
-
-# dataclasses.astuple deep-copies every field: a third of the time of
-# opening a disk went there.  The fields are flat, so read them directly.
-_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(BatmapHeader)))
+    def covers(self, block: int) -> bool:
+        """Whether the map has a bit for ``block`` (4096 a sector)."""
+        return block < self.batmap_size << 12

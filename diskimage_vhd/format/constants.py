@@ -28,13 +28,15 @@ HEADER_VERSION = 0x00010000
 NO_DATA_OFFSET = 0xFFFFFFFFFFFFFFFF
 UNALLOCATED = 0xFFFFFFFF
 
+# What libvhd writes; creators.py has the other creators and versions.
 CREATOR_TAP = b'tap\0'
-CREATOR_VERSION_1_3 = 0x00010003
 BATMAP_VERSION_1_2 = 0x00010002
 
 # Seconds between the Unix epoch and the VHD epoch, 2000-01-01T00:00:00Z.
 VHD_EPOCH = 946684800
 
-# The VHD specification caps the virtual size at 2040 GiB; 32-bit BAT sector
-# numbers cap the file itself at 2 TiB.
+# The VHD specification caps the virtual size at 2040 GiB (XenServer's sm
+# calls it MAX_VHD_SIZE); 32-bit BAT sector numbers cap what a disk can
+# address, and so XenServer's largest metadata preallocation, at 2 TiB.
 MAX_VIRTUAL_SIZE = 2040 * 1024 ** 3
+MAX_ADDRESSABLE_SIZE = 2 * 1024 ** 4

@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.batmap import batmap_sectors
+from diskimage_vhd.format import bat
+from diskimage_vhd.format.batmap import map_sectors
+from diskimage_vhd.format.units import blocks_for
 
-
-def sectors_for(size: int) -> int:
-    """Whole sectors needed to hold ``size`` bytes."""
-    return -(-size // c.SECTOR_SIZE)
+__all__ = ['DynamicLayout', 'blocks_for', 'next_block_sector']
 
 
 def next_block_sector(end_sector: int) -> int:
@@ -34,7 +33,7 @@ class DynamicLayout:
     @property
     def table_bytes(self) -> int:
         """The BAT padded to a whole sector."""
-        return sectors_for(self.max_table_entries * 4) * c.SECTOR_SIZE
+        return bat.table_bytes(self.max_table_entries)
 
     @property
     def batmap_header_offset(self) -> int:
@@ -46,13 +45,8 @@ class DynamicLayout:
 
     @property
     def batmap_bytes(self) -> int:
-        return batmap_sectors(self.max_table_entries) * c.SECTOR_SIZE
+        return map_sectors(self.max_table_entries) * c.SECTOR_SIZE
 
     @property
     def metadata_end(self) -> int:
         return self.batmap_offset + self.batmap_bytes
-
-
-def blocks_for(size: int) -> int:
-    """Blocks of ``c.BLOCK_SIZE`` needed to hold ``size`` bytes."""
-    return -(-size // c.BLOCK_SIZE)

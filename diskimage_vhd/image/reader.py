@@ -1,121 +1,60 @@
-"""Reading fixed and dynamic VHDs, whoever wrote them."""
+"""Reading fixed and dynamic VHDs, whoever wrote them.
+
+The reader is the one definition of a readable disk: every reason it
+refuses one is an InvalidVhdError with a stable ``kind``, and
+``diskimage-vhd check`` reports the same reasons in the same words.  Work
+and memory are bounded by the file's real content, whatever its header
+claims.
+"""
 
 from __future__ import annotations
 
 import array
 import os
-import stat
-import sys
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional
 
-from diskimage_vhd.errors import (
-    InvalidVhdError, NotAVhdError, VhdError, describe_os_error)
-from diskimage_vhd.posix.extents import Extent, data_extents
-from diskimage_vhd.posix.io import KernelCopier, OpenFile, file_size, preadv_full
+from diskimage_vhd.errors import InvalidVhdError, NotAVhdError, VhdError
+from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.format import creators
 from diskimage_vhd.format.batmap import BatmapHeader
-from diskimage_vhd.format.bitmap import bit_is_set
+from diskimage_vhd.format.bitmap import (
+    bit_is_set, covers_whole_block, sector_bitmap_bytes)
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.xen.libvhd import footer_checksum_ok
+from diskimage_vhd.format.units import blocks_for, sector_padded
+from diskimage_vhd.image.opened import OpenedInput
+from diskimage_vhd.posix.extents import Extent
+from diskimage_vhd.posix.extents import data_extents as file_data_extents
+from diskimage_vhd.posix.io import file_size, pread_full, preadv_full
 
-# Creators whose disks are sized by ``current_size``; for the others qemu
-# (and Virtual PC) trust the CHS geometry.  Same table as qemu's vpc driver.
-CURRENT_SIZE_CREATORS = (b'win ', b'qem2', b'd2v ', b'CTXS', b'tap\0')
-
-# A BAT describing more than this is refused before it is read: it bounds
-# the memory a hostile header can make us allocate (XenServer's own largest
-# preallocation is 2 TiB).
-MAX_ADDRESSABLE = 2 * 1024 ** 4
 # The BAT is read whole, 4 bytes an entry: no more entries than 2 TiB needs
 # at 512 KiB blocks (16 MiB of table), whatever the block size claimed, or
 # a sparse file with a header claiming 2^32 entries would cost 16 GiB.
-MAX_TABLE_ENTRIES = MAX_ADDRESSABLE // (512 * 1024)
+MAX_TABLE_ENTRIES = c.MAX_ADDRESSABLE_SIZE // (512 * 1024)
 MIN_BLOCK_SIZE = c.SECTOR_SIZE
 
 
-def open_regular(path: str | os.PathLike[str]) -> int:
-    """Open ``path`` read-only, refusing directories, FIFOs and devices clearly."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0)
-                     | os.O_NONBLOCK)
-    except OSError as error:
-        raise VhdError(path, describe_os_error(error)) from None
-    mode = os.fstat(fd).st_mode
-    if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
-        os.set_blocking(fd, True)
-        return fd
-    os.close(fd)
-    kind = 'a directory' if stat.S_ISDIR(mode) else 'not a regular file'
-    raise VhdError(path, f'is {kind}')
-
-
-def file_identity(fd: int) -> Tuple[int, int]:
-    """Size and modification time: what any write or truncation changes."""
-    return file_size(fd), os.fstat(fd).st_mtime_ns
-
-
-def check_unchanged(fd: int, path: str, identity: Tuple[int, int]) -> None:
-    """Refuse to finish a conversion whose input was written meanwhile.
-
-    A file cut and grown back, or rewritten in place, would otherwise give
-    an image of neither version, silently.
-    """
-    size, mtime = file_identity(fd)
-    if size != identity[0]:
-        raise VhdError(path, f'changed during conversion (was {identity[0]} '
-                             f'bytes, now {size}); nothing was written')
-    if mtime != identity[1]:
-        raise VhdError(path, 'changed during conversion (written to while '
-                             'being read); nothing was written')
-
-
-def pread_exact(fd: int, length: int, offset: int, path: str) -> bytes:
-    """Read exactly ``length`` bytes or say the file is truncated."""
-    data = os.pread(fd, length, offset)
-    if len(data) != length:
-        raise InvalidVhdError(path, f'truncated: cannot read {length} bytes '
-                                    f'at offset {offset}')
-    return data
-
-
-def read_footer_bytes(fd: int, size: int, path: str) -> bytes:
-    """The primary footer: the last 512 bytes (or 511, an old short footer)."""
-    if size < c.FOOTER_SIZE - 1:
-        raise InvalidVhdError(path, f'not a VHD: {size} bytes is too small')
-    if size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1:
-        return pread_exact(fd, c.FOOTER_SIZE - 1, size - c.FOOTER_SIZE + 1,
-                           path) + b'\0'
-    return pread_exact(fd, c.FOOTER_SIZE, size - c.FOOTER_SIZE, path)
-
-
-def bitmap_bytes(block_size: int) -> int:
-    """Bytes of the sector bitmap before each block: a bit a sector, whole sectors."""
-    bits = block_size // c.SECTOR_SIZE
-    return -(-bits // (8 * c.SECTOR_SIZE)) * c.SECTOR_SIZE
-
-
-def uses_current_size(footer: Footer) -> bool:
-    """Whether a disk's size is ``current_size`` rather than its geometry."""
-    return (footer.creator_application in CURRENT_SIZE_CREATORS
-            or footer.cylinders * footer.heads * footer.sectors_per_track
-            == MAX_CHS_SECTORS)
-
-
-class VhdImage(OpenFile):
+class VhdImage(OpenedInput):
     """An open VHD: its structures, its allocated extents and its data."""
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = os.fspath(path)
-        self.fd = open_regular(self.path)
+        super().__init__(path)
         try:
-            self.identity = file_identity(self.fd)
             self._load()
         except BaseException:
             self.close()
             raise
-        self._copier = KernelCopier(self.fd)
+
+    def _refuse(self, kind: str, problem: str) -> InvalidVhdError:
+        return InvalidVhdError(self.path, problem, kind=kind)
+
+    def _pread_exact(self, length: int, offset: int) -> bytes:
+        data = pread_full(self.fd, length, offset)
+        if len(data) != length:
+            raise self._refuse('truncated', f'truncated: cannot read {length} '
+                                            f'bytes at offset {offset}')
+        return data
 
     # -- loading -----------------------------------------------------------
 
@@ -130,103 +69,140 @@ class VhdImage(OpenFile):
         short = self.file_size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1
         self.data_end = self.file_size - c.FOOTER_SIZE + short
         if self.footer.disk_type == c.DISK_TYPE_FIXED:
-            self.size = min(self._footer_size(), max(self.data_end, 0))
+            self.size = min(self.footer.virtual_size, max(self.data_end, 0))
         elif self.footer.is_dynamic:
-            self.size = self._footer_size()
+            self.size = self.footer.virtual_size
             self._load_dynamic()
         else:
-            raise InvalidVhdError(
-                self.path, f'unknown disk type {self.footer.disk_type}')
+            raise self._refuse('disk-type', 'unknown disk type '
+                                            f'{self.footer.disk_type}')
 
     def _read_footer(self) -> Footer:
-        footer = Footer.parse(read_footer_bytes(self.fd, self.file_size,
-                                                self.path))
+        """The primary footer (the last 512 bytes, or 511: an old short
+        one); else, as libvhd and qemu do, the copy at the start of a
+        dynamic disk."""
+        size = self.file_size
+        if size < c.FOOTER_SIZE - 1:
+            raise self._refuse('too-small', f'not a VHD: {size} bytes is too '
+                                            'small')
+        if size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1:
+            raw = self._pread_exact(c.FOOTER_SIZE - 1, size - c.FOOTER_SIZE + 1)
+        else:
+            raw = self._pread_exact(c.FOOTER_SIZE, size - c.FOOTER_SIZE)
+        footer = Footer.parse(raw.ljust(c.FOOTER_SIZE, b'\0'))
         if footer.cookie == c.FOOTER_COOKIE:
             self._check_footer_checksum(footer, 'footer')
             return footer
-        copy = Footer.parse(pread_exact(self.fd, c.FOOTER_SIZE, 0, self.path))
+        copy = Footer.parse(self._pread_exact(c.FOOTER_SIZE, 0))
         if copy.cookie == c.FOOTER_COOKIE and copy.is_dynamic:
-            # The primary is gone (a truncated copy, say): libvhd and qemu
-            # fall back to the copy at the start of a dynamic disk.
             self._check_footer_checksum(copy, 'footer copy')
             return copy
         raise NotAVhdError(self.path, 'not a VHD: no footer cookie '
-                                      '"conectix" at the end of the file')
+                                      '"conectix" at the end of the file',
+                           kind='not-a-vhd')
 
     def _check_footer_checksum(self, footer: Footer, what: str) -> None:
-        """libvhd's rule, old tapdisk's hidden-byte quirk included."""
-        if not footer_checksum_ok(footer):
-            raise InvalidVhdError(self.path, f'{what} has an invalid checksum')
-
-    def _footer_size(self) -> int:
-        if uses_current_size(self.footer):
-            return self.footer.current_size
-        return self.footer.geometry.size
+        if not footer.checksum_ok():
+            raise self._refuse('footer-checksum',
+                               f'{what} has an invalid checksum')
 
     def _load_dynamic(self) -> None:
         offset = self.footer.data_offset
         if offset % c.SECTOR_SIZE or offset + c.HEADER_SIZE > self.file_size:
-            raise InvalidVhdError(self.path, f'header offset {offset} is '
-                                             'outside the file')
-        header = DynamicHeader.parse(pread_exact(self.fd, c.HEADER_SIZE,
-                                                 offset, self.path))
+            raise self._refuse('header-offset', f'header offset {offset} is '
+                                                'outside the file')
+        header = DynamicHeader.parse(self._pread_exact(c.HEADER_SIZE, offset))
         if header.cookie != c.HEADER_COOKIE:
-            raise InvalidVhdError(self.path, 'header has an invalid cookie')
+            raise self._refuse('header-cookie', 'header has an invalid cookie')
         if header.checksum != header.computed_checksum():
-            raise InvalidVhdError(self.path, 'header has an invalid checksum')
+            raise self._refuse('header-checksum',
+                               'header has an invalid checksum')
         bs = header.block_size
         if bs < MIN_BLOCK_SIZE or bs > c.BLOCK_SIZE or bs & (bs - 1):
-            raise InvalidVhdError(self.path, f'unsupported block size {bs}')
+            raise self._refuse('block-size', f'unsupported block size {bs}')
         entries = header.max_table_entries
-        if entries * bs > MAX_ADDRESSABLE or entries > MAX_TABLE_ENTRIES:
-            raise InvalidVhdError(self.path, f'max table entries {entries} '
+        if (entries * bs > c.MAX_ADDRESSABLE_SIZE
+                or entries > MAX_TABLE_ENTRIES):
+            raise self._refuse('table-size', f'max table entries {entries} '
                                              'is beyond any VHD size')
-        table_end = header.table_offset + entries * 4
-        if header.table_offset % c.SECTOR_SIZE or table_end > self.data_end:
-            raise InvalidVhdError(self.path, 'block allocation table runs '
-                                             'past the end of the file')
-        bat = array.array('I', pread_exact(self.fd, entries * 4,
-                                           header.table_offset, self.path))
-        if sys.byteorder == 'little':
-            bat.byteswap()
+        if (header.table_offset % c.SECTOR_SIZE
+                or header.table_end > self.data_end):
+            raise self._refuse('table-past-end', 'block allocation table runs '
+                                                 'past the end of the file')
         self.header = header
-        self.bat = bat
+        self.bat = batlib.decode(self._pread_exact(entries * 4,
+                                                   header.table_offset))
         self.block_size = bs
-        self.bitmap_bytes = bitmap_bytes(bs)
-        self._check_blocks_inside()
-        self._load_batmap(table_end)
+        self.bitmap_bytes = sector_bitmap_bytes(bs)
+        self._load_batmap()
+        self._check_blocks()
 
-    def _check_blocks_inside(self) -> None:
-        """Every block of the virtual disk lies inside the file.
-
-        Entries past the virtual size are never read, and libvhd ignores
-        them too: a stale one there does not make the disk unreadable.
-        """
-        span = self.bitmap_bytes + self.block_size
-        used = min(len(self.bat), -(-self.size // self.block_size))
-        for index, entry in enumerate(self.bat[:used]):
-            if entry != c.UNALLOCATED and entry * c.SECTOR_SIZE + span \
-                    > self.data_end:
-                raise InvalidVhdError(
-                    self.path, f'block {index} (sector {entry}) runs past the '
-                               'end of the file')
-
-    def _load_batmap(self, table_end: int) -> None:
-        if (self.footer.creator_application != c.CREATOR_TAP
-                or self.footer.creator_version < 0x00010002):
+    def _load_batmap(self) -> None:
+        """XenServer's batmap, where a tap 1.2+ creator says there is one."""
+        assert self.header is not None
+        if (self.footer.creator_application != creators.CREATOR_TAP
+                or self.footer.creator_version < creators.TAP_1_2):
             return
-        offset = -(-table_end // c.SECTOR_SIZE) * c.SECTOR_SIZE
+        offset = sector_padded(self.header.table_end)
         if offset + c.SECTOR_SIZE > self.data_end:
             return
-        header = BatmapHeader.parse(pread_exact(self.fd, c.SECTOR_SIZE, offset,
-                                                self.path))
+        header = BatmapHeader.parse(self._pread_exact(c.SECTOR_SIZE, offset))
         if header.cookie != c.BATMAP_COOKIE:
             return
         self.batmap_header = header
         length = header.batmap_size * c.SECTOR_SIZE
         if header.batmap_offset + length <= self.data_end \
                 and length <= len(self.bat) + c.SECTOR_SIZE:
-            self.batmap = os.pread(self.fd, length, header.batmap_offset)
+            self.batmap = pread_full(self.fd, length, header.batmap_offset)
+
+    def _metadata_end(self) -> int:
+        """The first byte past the header, the padded BAT and the batmap."""
+        assert self.header is not None
+        end = max(self.footer.data_offset + c.HEADER_SIZE,
+                  self.header.table_offset
+                  + batlib.table_bytes(self.header.max_table_entries))
+        if self.batmap_header is not None:
+            end = max(end, sector_padded(self.header.table_end)
+                      + c.SECTOR_SIZE)
+            if self.batmap is not None:
+                end = max(end, self.batmap_header.batmap_offset
+                          + len(self.batmap))
+        return end
+
+    def _check_blocks(self) -> None:
+        """Every block of the virtual disk lies inside the file, after the
+        metadata, and no two share space.
+
+        A block that overlaps another or the metadata would make a small
+        file convert to a huge disk of the same bytes again and again.
+        Entries past the virtual size are never read, and libvhd ignores
+        them too: a stale one there does not make the disk unreadable.
+        """
+        span = self.bitmap_bytes + self.block_size
+        sectors = span // c.SECTOR_SIZE
+        metadata_end = self._metadata_end()
+        used = []
+        for index, entry in enumerate(self.bat[:self.used_entries]):
+            if entry == c.UNALLOCATED:
+                continue
+            start = entry * c.SECTOR_SIZE
+            if start < metadata_end:
+                raise self._refuse('block-in-metadata',
+                                   f'block {index} (offset 0x{entry:x}) '
+                                   'clobbers headers')
+            if start + span > self.data_end:
+                raise self._refuse('block-past-end',
+                                   f'block {index} (sector {entry}) runs past '
+                                   'the end of the file')
+            used.append((entry, index))
+        used.sort()
+        for (entry, index), (other, other_index) in zip(used, used[1:]):
+            if other - entry < sectors:
+                first, second = sorted(((index, entry), (other_index, other)))
+                raise self._refuse(
+                    'block-overlap',
+                    f'block {first[0]} (offset 0x{first[1]:x}) clobbers block '
+                    f'{second[0]} (offset 0x{second[1]:x})')
 
     # -- queries -----------------------------------------------------------
 
@@ -234,28 +210,46 @@ class VhdImage(OpenFile):
     def is_dynamic(self) -> bool:
         return self.header is not None
 
+    @property
+    def used_entries(self) -> int:
+        """BAT entries that map the virtual disk (the rest are never read)."""
+        if self.bat is None:
+            return 0
+        return min(len(self.bat), blocks_for(self.size, self.block_size))
+
     def allocated_blocks(self) -> int:
         if self.bat is None:
             return 0
         return sum(1 for entry in self.bat if entry != c.UNALLOCATED)
 
     def data_extents(self) -> Iterator[Extent]:
-        """Ranges of the virtual disk that may hold non-zero data, in order."""
+        """Ranges of the virtual disk that may hold non-zero data, in order.
+
+        Only allocated blocks, and within them only what the file holds:
+        the holes of a sparse VHD file are not read, so the cost follows
+        the data for a VHD as for a raw image.
+        """
         if self.bat is None:
-            yield from data_extents(self.fd, 0, self.size)
+            yield from file_data_extents(self.fd, 0, self.size)
             return
         bs = self.block_size
-        run_start = None
-        blocks = min(len(self.bat), -(-self.size // bs))
-        for index in range(blocks):
-            if self.bat[index] == c.UNALLOCATED:
-                if run_start is not None:
-                    yield run_start, index * bs
-                    run_start = None
-            elif run_start is None:
-                run_start = index * bs
-        if run_start is not None:
-            yield run_start, min(blocks * bs, self.size)
+        run_start = run_end = -1
+        for index in range(self.used_entries):
+            entry = self.bat[index]
+            if entry == c.UNALLOCATED:
+                continue
+            data = entry * c.SECTOR_SIZE + self.bitmap_bytes
+            length = min(bs, self.size - index * bs)
+            for start, end in file_data_extents(self.fd, data, data + length):
+                start, end = start - data + index * bs, end - data + index * bs
+                if start == run_end:
+                    run_end = end
+                    continue
+                if run_end > run_start:
+                    yield run_start, run_end
+                run_start, run_end = start, end
+        if run_end > run_start:
+            yield run_start, run_end
 
     def read_into(self, offset: int, view: memoryview) -> None:
         """Fill ``view`` with the virtual disk's bytes from ``offset``."""
@@ -293,8 +287,8 @@ class VhdImage(OpenFile):
         left to the caller's reads.
         """
         if self.bat is None:
-            return self._copier.copy(fd, offset, min(length, self.size - offset),
-                                     out_offset)
+            return self.copier.copy(fd, offset, min(length, self.size - offset),
+                                    out_offset)
         if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
             return 0
         bs = self.block_size
@@ -307,7 +301,7 @@ class VhdImage(OpenFile):
                 break
             span = min(bs - within, length - done)
             start = entry * c.SECTOR_SIZE + self.bitmap_bytes + within
-            got = self._copier.copy(fd, start, span, out_offset + done)
+            got = self.copier.copy(fd, start, span, out_offset + done)
             done += got
             if got < span:
                 break
@@ -315,9 +309,8 @@ class VhdImage(OpenFile):
 
     def _partial_bitmap(self, block_start: int) -> Optional[bytes]:
         """The block's sector bitmap, or None when it marks every sector."""
-        used = (self.block_size // c.SECTOR_SIZE) // 8
-        bitmap = os.pread(self.fd, used, block_start)
-        return None if bitmap == b'\xff' * used else bitmap
+        bitmap = pread_full(self.fd, self.bitmap_bytes, block_start)
+        return None if covers_whole_block(bitmap, self.block_size) else bitmap
 
     def read(self, offset: int, length: int) -> bytes:
         buffer = bytearray(length)
@@ -341,9 +334,5 @@ class VhdImage(OpenFile):
     def _pread_into(self, view: memoryview, offset: int) -> None:
         done = preadv_full(self.fd, view, offset)
         if done < len(view):
-            raise InvalidVhdError(self.path, 'truncated: data ends at '
-                                             f'offset {offset + done}')
-
-    def check_unchanged(self) -> None:
-        """Raise VhdError if the file was written since it was opened."""
-        check_unchanged(self.fd, self.path, self.identity)
+            raise self._refuse('truncated', 'truncated: data ends at offset '
+                                            f'{offset + done}')

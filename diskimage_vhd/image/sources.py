@@ -6,10 +6,9 @@ import os
 from typing import Iterator
 
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.image.opened import OpenedInput
 from diskimage_vhd.posix.extents import Extent, data_extents
-from diskimage_vhd.posix.io import KernelCopier, OpenFile, preadv_full
-from diskimage_vhd.image.reader import (
-    check_unchanged, file_identity, open_regular)
+from diskimage_vhd.posix.io import preadv_full
 
 try:  # Python 3.8+: typing.Protocol
     from typing import Protocol
@@ -34,15 +33,15 @@ class Source(Protocol):
         ...
 
 
-class RawSource(OpenFile):
+class RawSource(OpenedInput):
     """A raw image file (or block device) read with holes skipped."""
 
     def __init__(self, path: str | os.PathLike[str]):
-        self.path = os.fspath(path)
-        self.fd = open_regular(self.path)
-        self.identity = file_identity(self.fd)
+        super().__init__(path)
         self.size = self.identity[0]
-        self._copier = KernelCopier(self.fd)
+        if self.size == 0:
+            self.close()
+            raise VhdError(self.path, 'is empty: there is no disk in it')
 
     def data_extents(self) -> Iterator[Extent]:
         return data_extents(self.fd, 0, self.size)
@@ -61,11 +60,7 @@ class RawSource(OpenFile):
         What the kernel will not copy is left to the caller, which reads and
         writes it (and ``read_into`` reports a source that shrank).
         """
-        return self._copier.copy(fd, offset, length, out_offset)
-
-    def check_unchanged(self) -> None:
-        """Raise VhdError if the file was written since it was opened."""
-        check_unchanged(self.fd, self.path, self.identity)
+        return self.copier.copy(fd, offset, length, out_offset)
 
 
 class EmptySource:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 from typing import Any, Dict, Union
 
 from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.make.identity import unix_timestamp
+from diskimage_vhd.format import creators, timestamps
+from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
-
-
-def _iso(unix_seconds: int) -> str:
-    moment = datetime.datetime.fromtimestamp(unix_seconds, datetime.timezone.utc)
-    return moment.strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def _data_bytes(extents) -> int:
@@ -40,9 +35,8 @@ def inspect(path: Union[str, os.PathLike]) -> Dict[str, Any]:
             'current_size': footer.current_size,
             'file_size': image.file_size,
             'creator': footer.creator,
-            'creator_version': '{}.{}'.format(footer.creator_version >> 16,
-                                              footer.creator_version & 0xFFFF),
-            'created': _iso(unix_timestamp(footer.timestamp)),
+            'creator_version': creators.version_text(footer.creator_version),
+            'created': timestamps.iso(footer.timestamp),
             'uuid': str(footer.uuid),
             'geometry': list(footer.geometry),
             'data_bytes': _data_bytes(image.data_extents()),
@@ -50,7 +44,7 @@ def inspect(path: Union[str, os.PathLike]) -> Dict[str, Any]:
         if image.header is not None:
             info.update({
                 'block_size': image.block_size,
-                'blocks': -(-footer.current_size // image.block_size),
+                'blocks': blocks_for(footer.current_size, image.block_size),
                 'allocated_blocks': image.allocated_blocks(),
                 'max_table_entries': image.header.max_table_entries,
                 'max_size': image.header.max_table_entries * image.block_size,

@@ -1,10 +1,18 @@
-"""File-descriptor plumbing that the reader, the sources and libvhd's model share."""
+"""File-descriptor plumbing: the one opener of disk files, exact reads,
+kernel copies.  Shared by the reader, the sources, libvhd's model and the
+checker."""
 
 from __future__ import annotations
 
 import errno
 import os
-from typing import Any
+import stat
+from typing import Any, List, Tuple
+
+from diskimage_vhd.errors import NotRegularFileError, os_error
+
+# No file reaches 2^63 bytes, and lseek refuses offsets beyond off_t.
+MAX_OFFSET = 1 << 63
 
 # copy_file_range errors that mean "not here": fall back to read and write.
 NO_COPY = frozenset((errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP,
@@ -28,9 +36,66 @@ class OpenFile:
         self.close()
 
 
+def open_input(path: str | os.PathLike[str]) -> int:
+    """Open a disk or raw image to read: a regular file or a block device.
+
+    Directories, FIFOs, sockets and character devices are refused
+    (NotRegularFileError) before they are opened, since opening some
+    devices does something (``/dev/ptmx`` makes a terminal), and again
+    after, with ``fstat``, against a swap in between.  The open does not
+    block, so a FIFO put there meanwhile cannot hang us.  An OSError
+    becomes a VhdError naming the file, its errno kept.
+    """
+    try:
+        _refuse_unless_disk(path, os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as error:
+        raise os_error(path, error) from None
+    try:
+        _refuse_unless_disk(path, os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _refuse_unless_disk(path: str | os.PathLike[str], mode: int) -> None:
+    if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise NotRegularFileError(path, 'is a directory', errno=errno.EISDIR)
+    raise NotRegularFileError(path, 'is not a regular file or block device',
+                              errno=errno.EINVAL)
+
+
+def file_identity(fd: int) -> Tuple[int, int]:
+    """Size and modification time: what any write or truncation changes."""
+    return file_size(fd), os.fstat(fd).st_mtime_ns
+
+
 def file_size(fd: int) -> int:
     """Size of a regular file or a block device (``st_size`` is 0 for one)."""
     return os.lseek(fd, 0, os.SEEK_END)
+
+
+def pread_full(fd: int, length: int, offset: int) -> bytes:
+    """Read up to ``length`` bytes, stopping only at the end of the file.
+
+    An offset past 2^63 is past the end of any file: a short read, not the
+    EINVAL that ``pread`` would raise on the overflowing end offset.
+    """
+    if offset + length >= MAX_OFFSET:
+        return b''
+    parts: List[bytes] = []
+    got = 0
+    while got < length:
+        data = os.pread(fd, min(length - got, 1 << 24), offset + got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b''.join(parts)
 
 
 def preadv_full(fd: int, view: memoryview, offset: int) -> int:

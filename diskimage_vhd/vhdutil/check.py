@@ -6,8 +6,8 @@ import errno
 import os
 from typing import Callable, Dict, List
 
-from diskimage_vhd.xen import checker
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.xen.check import check
 from diskimage_vhd.vhdutil import read
 from diskimage_vhd.vhdutil.options import Usage, parse
 
@@ -31,22 +31,21 @@ def run(args: List[str], out: Callable[[str], None],
         out(f'cannot stat {name}: {error.errno}')
         return error.errno or errno.EIO
     try:
-        report = checker.check(
+        report = check(
             name, check_bitmaps='b' in found, ignore_footer='i' in found,
             ignore_timestamps='t' in found, skip_overlaps='B' in found,
             ignore_parent_uuid='I' in found)
     except VhdError as error:
-        cause = error.__cause__
         out(f'error opening {name}')
-        return getattr(cause, 'errno', None) or errno.EIO
+        return error.errno or errno.EIO
     if report.valid:
         # vhd-util says nothing about a valid fixed disk.
         if report.disk_type != 'fixed':
             out(f'{name} is valid')
         return 0
-    out(report.error or '')
-    if report.error and report.error.endswith('not a regular file or block '
-                                              'device'):
+    assert report.problem is not None
+    out(report.problem.message)
+    if report.problem.code == 'not-regular-file':
         return report.exit_code
     out(f'{name} appears invalid; dumping metadata')
     read.run(['-p', '-n', name], out, err_out)

@@ -23,6 +23,8 @@ from diskimage_vhd.make.convert import convert
 from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format.units import sector_padded
+from diskimage_vhd.posix.io import file_size, pread_full
 from diskimage_vhd.sizes import format_size, parse_size, plural
 from diskimage_vhd.vhdutil.options import Usage, parse
 
@@ -58,11 +60,11 @@ def ends_in_footer(path: str) -> Optional[Footer]:
     except libvhd.LibvhdError as error:
         raise VhdError(path, error.reason) from None
     try:
-        size = libvhd.file_size(fd)
+        size = file_size(fd)
         if size < c.FOOTER_SIZE:
             return None
-        footer = Footer.parse(libvhd.pread_full(fd, 512, size - 512))
-        if footer.cookie == c.FOOTER_COOKIE and libvhd.footer_checksum_ok(footer):
+        footer = Footer.parse(pread_full(fd, 512, size - 512))
+        if footer.cookie == c.FOOTER_COOKIE and footer.checksum_ok():
             return footer
         return None
     finally:
@@ -96,7 +98,7 @@ def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
                                'another (convert it from type 1 instead)')
     unix_time = identity.resolve_timestamp(timestamp)
     size = os.path.getsize(source)
-    padded = libvhd.padded(size)
+    padded = sector_padded(size)
     if padded > c.MAX_VIRTUAL_SIZE:
         raise VhdError(source, f'is {format_size(size)}; a VHD holds at most '
                                '2040 GiB')

@@ -5,10 +5,10 @@ from __future__ import annotations
 import errno
 from typing import Callable, Dict, List
 
-from diskimage_vhd.xen import libvhd
-from diskimage_vhd.xen import parents
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.xen import libvhd, parents
 from diskimage_vhd.vhdutil.options import Usage, parse
 
 SPEC = 'n:vsapfdSmh'
@@ -23,8 +23,8 @@ MAX_CHAIN = 1024  # libvhd would loop forever on a cycle of parents
 def hidden(vhd: libvhd.Vhd) -> int:
     """``vhd_hidden``: old tap disks keep the flag in the copy at offset 0."""
     footer = vhd.footer
-    if (vhd.is_dynamic and libvhd.is_tapdisk(footer)
-            and footer.creator_version in (libvhd.TAP_0_1, libvhd.TAP_1_1)):
+    if (vhd.is_dynamic and footer.is_tapdisk and footer.creator_version
+            in creators.TAP_HIDDEN_OUTSIDE_CHECKSUM):
         copy = Footer.parse(libvhd.vhd_read(vhd.fd, 512, 0))
         if not libvhd.footer_usable(copy):
             raise libvhd.LibvhdError(errno.EINVAL, 'backup footer invalid')

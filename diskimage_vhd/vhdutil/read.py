@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import errno
-import struct
 from typing import Callable, Dict, List
 
-from diskimage_vhd.xen import libvhd
+from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.posix.io import pread_full
+from diskimage_vhd.xen import libvhd
 from diskimage_vhd.vhdutil import readout
 from diskimage_vhd.vhdutil.options import Usage, number, parse
 
@@ -28,8 +29,9 @@ USAGE = '\n'.join((
 def bat_entry(vhd: libvhd.Vhd, block: int) -> int:
     """One BAT entry, read from the table (never the whole table)."""
     assert vhd.header is not None
-    data = libvhd.pread_full(vhd.fd, 4, vhd.header.table_offset + block * 4)
-    return struct.unpack('>I', data)[0] if len(data) == 4 else c.UNALLOCATED
+    data = pread_full(vhd.fd, batlib.ENTRY_SIZE,
+                      vhd.header.table_offset + block * batlib.ENTRY_SIZE)
+    return batlib.decode(data)[0] if len(data) == 4 else c.UNALLOCATED
 
 
 def run(args: List[str], out: Callable[[str], None],

@@ -7,25 +7,23 @@ host's zone; XenServer hosts run in UTC).
 
 from __future__ import annotations
 
-import datetime
 import os
 import uuid
 from typing import List, Optional
 
-from diskimage_vhd.xen import libvhd
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.format import timestamps
+from diskimage_vhd.format.creators import HOST_OS_NAMES
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format.locator import PlatformCode
+from diskimage_vhd.posix.io import MAX_OFFSET, file_size, pread_full
+from diskimage_vhd.xen import libvhd
+from diskimage_vhd.xen.parents import read_locator
 
 DISK_TYPES = ('None', 'Reserved (deprecated)', 'Fixed hard disk',
               'Dynamic hard disk', 'Differencing hard disk',
               'Reserved (deprecated)', 'Reserved (deprecated)')
-OS_WINDOWS = 0x5769326B
-OS_MACINTOSH = 0x4D616320
-CODE_NAMES = {0: 'PLAT_CODE_NONE', 0x57693272: 'PLAT_CODE_WI2R',
-              0x5769326B: 'PLAT_CODE_WI2K', 0x57327275: 'PLAT_CODE_W2RU',
-              0x57326B75: 'PLAT_CODE_W2KU', 0x4D616320: 'PLAT_CODE_MAC',
-              0x4D616358: 'PLAT_CODE_MACX'}
 _DAYS = ('Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun')
 _MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep',
            'Oct', 'Nov', 'Dec')
@@ -41,8 +39,7 @@ def conv(number: int, hexadecimal: bool) -> str:
 
 def ctime(vhd_seconds: int) -> str:
     """``ctime`` of a VHD timestamp, without its newline."""
-    moment = datetime.datetime(2000, 1, 1) + datetime.timedelta(
-        seconds=vhd_seconds)
+    moment = timestamps.as_datetime(vhd_seconds)
     return (f'{_DAYS[moment.weekday()]} {_MONTHS[moment.month - 1]} '
             f'{moment.day:2d} {moment:%H:%M:%S} {moment.year}')
 
@@ -59,8 +56,7 @@ def footer_lines(footer: Footer, hexadecimal: bool = False) -> List[str]:
     cyl, heads, spt = (footer.cylinders, footer.heads,
                        footer.sectors_per_track)
     chs = cyl * heads * spt
-    os_name = {OS_WINDOWS: 'Windows', OS_MACINTOSH: 'Macintosh'}.get(
-        footer.creator_host_os, 'Unknown!')
+    os_name = HOST_OS_NAMES.get(footer.creator_host_os, 'Unknown!')
     kind = (DISK_TYPES[footer.disk_type] if footer.disk_type < len(DISK_TYPES)
             else 'Unknown type!\n')
     computed = footer.computed_checksum()
@@ -132,20 +128,21 @@ def _with_header(vhd: libvhd.Vhd, header: DynamicHeader) -> libvhd.Vhd:
 
 def locator_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> List[str]:
     """``vhd_print_parent_locators`` (differencing disks only)."""
-    from diskimage_vhd.xen.parents import read_locator
     assert vhd.header is not None
     lines = ['VHD Parent Locators:', '--------------------']
-    for index, entry in enumerate(libvhd.locators(vhd.header)):
-        code, space, length, _reserved, offset = entry
-        if code == 0:
+    for index, locator in enumerate(vhd.header.locators):
+        if locator.code == 0:
             continue
-        name = read_locator(vhd, entry)
+        name = read_locator(vhd, locator)
+        code = locator.code
+        code_name = (f'PLAT_CODE_{PlatformCode(code).name}'
+                     if code in PlatformCode._value2member_map_ else 'UNKOWN')
         lines += [
             f'locator:            : {index}',
-            f'       code         : {CODE_NAMES.get(code, "UNKOWN")}',
-            f'       data_space   : {conv(space, hexadecimal)}',
-            f'       data_length  : {conv(length, hexadecimal)}',
-            f'       data_offset  : {conv(offset, hexadecimal)}',
+            f'       code         : {code_name}',
+            f'       data_space   : {conv(locator.data_space, hexadecimal)}',
+            f'       data_length  : {conv(locator.data_length, hexadecimal)}',
+            f'       data_offset  : {conv(locator.data_offset, hexadecimal)}',
             ('failed to read parent name' if name is None
              else f'       decoded name : {name}'),
             '',
@@ -157,7 +154,7 @@ def batmap_lines(vhd: libvhd.Vhd, batmap: libvhd.Batmap,
                  hexadecimal: bool = False) -> List[str]:
     """``vhd_print_batmap_header``."""
     header = batmap.header
-    computed = libvhd.batmap_checksum(header, batmap.map)
+    computed = batmap.computed_checksum
     return [
         'VHD Batmap Summary:',
         '-------------------',
@@ -200,13 +197,13 @@ def dump_lines(path: str, hexadecimal: bool = False) -> List[str]:
     except libvhd.LibvhdError:
         return lines
     try:
-        size = libvhd.file_size(fd)
+        size = file_size(fd)
         footer = _last_footer(fd, size)
         header = DynamicHeader.parse(bytes(c.HEADER_SIZE))
         vhd = libvhd.Vhd(path, fd, size, footer, header)
-        if vhd.is_dynamic and footer.data_offset < libvhd.MAX_OFFSET:
+        if vhd.is_dynamic and footer.data_offset < MAX_OFFSET:
             try:
-                data = libvhd.pread_full(fd, c.HEADER_SIZE, footer.data_offset)
+                data = pread_full(fd, c.HEADER_SIZE, footer.data_offset)
             except OSError:  # EINVAL: the offset plus 1024 overflows off_t
                 data = b''
             if len(data) == c.HEADER_SIZE:
@@ -224,5 +221,5 @@ def _last_footer(fd: int, size: int) -> Footer:
         return libvhd.read_footer(fd, size)
     except libvhd.LibvhdError:
         pass
-    data: Optional[bytes] = libvhd.pread_full(fd, 512, 0)
+    data: Optional[bytes] = pread_full(fd, 512, 0)
     return Footer.parse((data or b'').ljust(512, b'\0'))

@@ -8,70 +8,44 @@ Reads are bounded: the BAT is streamed in chunks, never loaded whole.
 
 from __future__ import annotations
 
-import array
 import dataclasses
-import errno
 import os
-import stat
-import struct
-import sys
-from typing import Iterator, List, Optional, Tuple
+import errno
+from typing import Iterator, Optional, Sequence, Tuple
 
-from diskimage_vhd.posix.io import OpenFile, file_size
+from diskimage_vhd.errors import VhdError
+from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.batmap import BatmapHeader
+from diskimage_vhd.format import creators
+from diskimage_vhd.format.batmap import BatmapHeader, checksummed_bytes, map_checksum
+from diskimage_vhd.format.bitmap import bit_is_set
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format.locator import is_platform_code
+from diskimage_vhd.format.units import sector_padded, sectors_at_least_one
+from diskimage_vhd.posix.io import (
+    MAX_OFFSET, OpenFile, file_size, open_input, pread_full)
 
 POISON_COOKIE = b'v_poison'
-TAP_0_1 = 0x00000001
-TAP_1_1 = 0x00010001
-TAP_1_2 = 0x00010002
-BATMAP_1_1 = 0x00010001
 BLOCK_SHIFT = 21  # libvhd sizes disks in 2 MiB blocks whatever the header says
-MAX_OFFSET = 1 << 63  # lseek64 refuses offsets that do not fit off64_t
-PLATFORM_CODES = (0, 0x57693272, 0x5769326B, 0x57327275, 0x57326B75,
-                  0x4D616320, 0x4D616358)
-_LOCATOR = struct.Struct('>IIIIQ')  # code, space, length, reserved, offset
-LOCATOR = _LOCATOR.size
 BAT_CHUNK = 1 << 16  # entries read at a time
 
 
 class LibvhdError(Exception):
-    """A libvhd call failed; vhd-util prints ``-errno``."""
+    """A libvhd call failed; vhd-util prints ``-errno``.
 
-    def __init__(self, code: int, reason: str = ''):
+    ``kind`` names the failure where a caller must tell it from others
+    (``'locator-platform-code'``, with ``locator`` the entry's index;
+    ``'bat-smaller-than-disk'``), so no one reads the reason's words.
+    """
+
+    def __init__(self, code: int, reason: str = '', *,
+                 kind: Optional[str] = None, locator: Optional[int] = None):
         self.errno = code
         self.reason = reason or os.strerror(code)
+        self.kind = kind
+        self.locator = locator
         super().__init__(f'{-code}')
-
-
-def padded(size: int) -> int:
-    """``vhd_bytes_padded``: ``size`` rounded up to whole sectors."""
-    return -(-size // c.SECTOR_SIZE) * c.SECTOR_SIZE
-
-
-def secs_no_zero(size: int) -> int:
-    """``secs_round_up_no_zero``: sectors for ``size`` bytes, at least one."""
-    return max(1, -(-size // c.SECTOR_SIZE))
-
-
-def pread_full(fd: int, length: int, offset: int) -> bytes:
-    """Read up to ``length`` bytes, stopping only at the end of the file."""
-    if offset + length >= MAX_OFFSET:
-        # No file reaches 2^63 bytes, so this is past the end of any; say so
-        # as a short read, as libvhd's lseek-then-read sees it, rather than
-        # let pread fail with EINVAL on the overflowing end offset.
-        return b''
-    parts: List[bytes] = []
-    got = 0
-    while got < length:
-        data = os.pread(fd, min(length - got, 1 << 24), offset + got)
-        if not data:
-            break
-        parts.append(data)
-        got += len(data)
-    return b''.join(parts)
 
 
 def vhd_read(fd: int, length: int, offset: int) -> bytes:
@@ -91,56 +65,31 @@ def vhd_read(fd: int, length: int, offset: int) -> bytes:
                                  f'offset {offset}')
 
 
-def footer_checksum_ok(footer: Footer) -> bool:
-    """The checksum matches, or matches with ``hidden`` taken as 0 (old tap)."""
-    if footer.checksum == footer.computed_checksum():
-        return True
-    if (footer.hidden and footer.creator_application[:3] == b'tap'
-            and footer.creator_version in (TAP_0_1, TAP_1_1)):
-        unhidden = dataclasses.replace(footer, hidden=0)
-        return footer.checksum == unhidden.computed_checksum()
-    return False
-
-
 def footer_usable(footer: Footer) -> bool:
     """``vhd_validate_footer``: a cookie (or the poison cookie) and checksum."""
     return (footer.cookie in (c.FOOTER_COOKIE, POISON_COOKIE)
-            and footer_checksum_ok(footer))
+            and footer.checksum_ok())
 
 
-def header_problem(header: DynamicHeader) -> Optional[str]:
-    """``vhd_validate_header``; the reason it fails, or None."""
+def header_problem(header: DynamicHeader) -> Optional[LibvhdError]:
+    """``vhd_validate_header``: why it fails, or None."""
+    reason = None
     if header.cookie != c.HEADER_COOKIE:
-        return 'invalid cookie'
-    if header.header_version != c.HEADER_VERSION:
-        return 'invalid header version'
-    if header.data_offset != c.NO_DATA_OFFSET:
-        return 'invalid data offset'
-    for index, code in enumerate(locator_codes(header)):
-        if code not in PLATFORM_CODES:
-            return f'invalid parent locator {index} platform code {code:#x}'
-    if header.checksum != header.computed_checksum():
-        return 'invalid checksum'
-    return None
-
-
-def locators(header: DynamicHeader) -> List[Tuple[int, int, int, int, int]]:
-    """The 8 parent locators: (code, data_space, data_len, reserved, offset)."""
-    raw = header.parent_locators
-    return [_LOCATOR.unpack_from(raw, i * LOCATOR) for i in range(8)]
-
-
-def locator_codes(header: DynamicHeader) -> List[int]:
-    return [entry[0] for entry in locators(header)]
-
-
-def locator_size(data_space: int) -> int:
-    """Bytes a locator takes: its space is in sectors, or (MS compat) bytes."""
-    if data_space < c.SECTOR_SIZE:
-        return data_space * c.SECTOR_SIZE
-    if data_space % c.SECTOR_SIZE == 0:
-        return data_space
-    return 0
+        reason = 'invalid cookie'
+    elif header.header_version != c.HEADER_VERSION:
+        reason = 'invalid header version'
+    elif header.data_offset != c.NO_DATA_OFFSET:
+        reason = 'invalid data offset'
+    else:
+        for index, locator in enumerate(header.locators):
+            if not is_platform_code(locator.code):
+                return LibvhdError(
+                    errno.EINVAL, f'header: invalid parent locator {index} '
+                                  f'platform code {locator.code:#x}',
+                    kind='locator-platform-code', locator=index)
+        if header.checksum != header.computed_checksum():
+            reason = 'invalid checksum'
+    return LibvhdError(errno.EINVAL, f'header: {reason}') if reason else None
 
 
 @dataclasses.dataclass
@@ -159,6 +108,10 @@ class Vhd(OpenFile):
                                          c.DISK_TYPE_DIFFERENCING)
 
     @property
+    def is_differencing(self) -> bool:
+        return self.footer.disk_type == c.DISK_TYPE_DIFFERENCING
+
+    @property
     def spb(self) -> int:
         """Sectors per block."""
         return (self.header.block_size >> 9) if self.header else 0
@@ -166,7 +119,7 @@ class Vhd(OpenFile):
     @property
     def bm_secs(self) -> int:
         """Sectors of each block's bitmap."""
-        return secs_no_zero(self.spb >> 3)
+        return sectors_at_least_one(self.spb >> 3)
 
     @property
     def current_blocks(self) -> int:
@@ -175,21 +128,12 @@ class Vhd(OpenFile):
 
 
 def open_fd(path: str) -> int:
-    """Open read-only; a directory or FIFO gives libvhd's errno, not a hang."""
+    """The one opener, its refusals as libvhd's errno (EISDIR for a
+    directory, EINVAL for a FIFO or device), never a hang."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK
-                     | getattr(os, 'O_CLOEXEC', 0))
-    except OSError as error:
-        raise LibvhdError(error.errno or errno.EIO, str(error)) from None
-    mode = os.fstat(fd).st_mode
-    if stat.S_ISDIR(mode):
-        os.close(fd)
-        raise LibvhdError(errno.EISDIR, 'is a directory')
-    if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
-        os.close(fd)
-        raise LibvhdError(errno.EINVAL, 'not a regular file or block device')
-    os.set_blocking(fd, True)
-    return fd
+        return open_input(path)
+    except VhdError as error:
+        raise LibvhdError(error.errno or errno.EIO, error.problem) from None
 
 
 def read_footer(fd: int, size: int) -> Footer:
@@ -222,7 +166,7 @@ def open_vhd(path: str) -> Vhd:
                 vhd_read(fd, c.HEADER_SIZE, footer.data_offset))
             problem = header_problem(header)
             if problem:
-                raise LibvhdError(errno.EINVAL, f'header: {problem}')
+                raise problem
             vhd.header = header
         return vhd
     except BaseException:
@@ -230,13 +174,10 @@ def open_vhd(path: str) -> Vhd:
         raise
 
 
-def is_tapdisk(footer: Footer) -> bool:
-    return footer.creator_application[:3] == b'tap'
-
-
 def batmap_header_offset(vhd: Vhd) -> int:
     assert vhd.header is not None
-    return vhd.header.table_offset + padded(vhd.header.max_table_entries * 4)
+    return vhd.header.table_offset + batlib.table_bytes(
+        vhd.header.max_table_entries)
 
 
 def read_batmap_header(vhd: Vhd) -> BatmapHeader:
@@ -244,38 +185,19 @@ def read_batmap_header(vhd: Vhd) -> BatmapHeader:
     return BatmapHeader.parse(data)
 
 
-def batmap_header_ok(header: BatmapHeader) -> bool:
-    """``vhd_validate_batmap_header``: cookie and a version we know."""
-    return (header.cookie == c.BATMAP_COOKIE
-            and header.batmap_version <= c.BATMAP_VERSION_1_2)
-
-
 def has_batmap(vhd: Vhd) -> bool:
     """``vhd_has_batmap``: tap 1.2 and later always; tap 1.1 if one is there."""
     footer = vhd.footer
-    if not vhd.is_dynamic or not is_tapdisk(footer):
+    if not vhd.is_dynamic or not footer.is_tapdisk:
         return False
-    if footer.creator_version <= TAP_0_1:
+    if footer.creator_version <= creators.TAP_0_1:
         return False
-    if footer.creator_version >= TAP_1_2:
+    if footer.creator_version >= creators.TAP_1_2:
         return True
     try:
-        return batmap_header_ok(read_batmap_header(vhd))
+        return read_batmap_header(vhd).valid
     except LibvhdError:
         return False
-
-
-def batmap_map_size(current_size: int) -> int:
-    """Bytes of the map libvhd reads and checksums."""
-    return secs_no_zero(current_size >> (BLOCK_SHIFT + 3)) * c.SECTOR_SIZE
-
-
-def batmap_checksum(header: BatmapHeader, bitmap: bytes) -> int:
-    """Version 1.1 summed the bytes as signed chars; later versions unsigned."""
-    total = sum(bitmap)
-    if header.batmap_version == BATMAP_1_1:
-        total -= 256 * sum(1 for byte in bitmap if byte >= 0x80)
-    return ~total & 0xFFFFFFFF
 
 
 @dataclasses.dataclass
@@ -283,29 +205,34 @@ class Batmap:
     header: BatmapHeader
     map: bytes
 
+    @property
+    def computed_checksum(self) -> int:
+        return map_checksum(self.map, self.header.batmap_version)
+
     def test(self, block: int) -> bool:
         """``vhd_batmap_test``: bits past the map's size read as clear."""
-        if block >= self.header.batmap_size << 12 or block >> 3 >= len(self.map):
+        if not self.header.covers(block) or block >> 3 >= len(self.map):
             return False
-        return bool(self.map[block >> 3] & (0x80 >> (block & 7)))
+        return bit_is_set(self.map, block)
 
 
 def read_batmap(vhd: Vhd) -> Batmap:
     """``vhd_read_batmap``: header, then the map, validated."""
     header = read_batmap_header(vhd)
-    if not batmap_header_ok(header):
+    if not header.valid:
         raise LibvhdError(errno.EINVAL, 'batmap header: invalid cookie or '
                                         'version')
-    size = batmap_map_size(vhd.footer.current_size)
+    size = checksummed_bytes(vhd.footer.current_size)
     if header.batmap_size * c.SECTOR_SIZE < size:
         # libvhd asserts here (and crashes); say why instead.
         raise LibvhdError(errno.EINVAL, 'batmap is smaller than the disk')
     bitmap = vhd_read(vhd.fd, size, header.batmap_offset)
-    if batmap_checksum(header, bitmap) != header.checksum:
+    batmap = Batmap(header, bitmap)
+    if batmap.computed_checksum != header.checksum:
         raise LibvhdError(errno.EINVAL, 'batmap checksum '
                                         f'{header.checksum:#x} does not match '
-                                        f'{batmap_checksum(header, bitmap):#x}')
-    return Batmap(header, bitmap)
+                                        f'{batmap.computed_checksum:#x}')
+    return batmap
 
 
 def end_of_headers(vhd: Vhd, batmap: Optional[Batmap] = None) -> int:
@@ -313,15 +240,15 @@ def end_of_headers(vhd: Vhd, batmap: Optional[Batmap] = None) -> int:
     header = vhd.header
     assert header is not None
     end = max(vhd.footer.data_offset + c.HEADER_SIZE,
-              header.table_offset + padded(header.max_table_entries * 4))
+              header.table_offset + batlib.table_bytes(header.max_table_entries))
     if has_batmap(vhd):
         batmap = batmap or read_batmap(vhd)
         end = max(end, batmap_header_offset(vhd) + c.SECTOR_SIZE,
                   batmap.header.batmap_offset
                   + batmap.header.batmap_size * c.SECTOR_SIZE)
-    for code, space, _length, _reserved, offset in locators(header):
-        if code:
-            end = max(end, offset + locator_size(space))
+    for locator in header.locators:
+        if locator.code:
+            end = max(end, locator.data_offset + locator.data_bytes)
     return end
 
 
@@ -333,8 +260,9 @@ def check_bat_readable(vhd: Vhd) -> None:
         # libvhd asserts (and crashes); say why instead.
         raise LibvhdError(errno.EINVAL, f'VHD size ({vhd.current_blocks} '
                                         'blocks) exceeds BAT size '
-                                        f'({header.max_table_entries})')
-    length = padded(vhd.current_blocks * 4)
+                                        f'({header.max_table_entries})',
+                          kind='bat-smaller-than-disk')
+    length = sector_padded(vhd.current_blocks * 4)
     offset = header.table_offset
     if length and offset + length > vhd.file_size:
         if offset >= MAX_OFFSET:
@@ -343,7 +271,7 @@ def check_bat_readable(vhd: Vhd) -> None:
         raise LibvhdError(code, 'BAT runs past the end of the file')
 
 
-def iter_bat(vhd: Vhd, start: int = 0) -> Iterator[Tuple[int, array.array]]:
+def iter_bat(vhd: Vhd, start: int = 0) -> Iterator[Tuple[int, Sequence[int]]]:
     """Yield ``(first_index, entries)`` chunks of the current blocks' BAT."""
     header = vhd.header
     assert header is not None
@@ -351,11 +279,7 @@ def iter_bat(vhd: Vhd, start: int = 0) -> Iterator[Tuple[int, array.array]]:
     for first in range(start, count, BAT_CHUNK):
         number = min(BAT_CHUNK, count - first)
         data = pread_full(vhd.fd, number * 4, header.table_offset + first * 4)
-        data = data.ljust(number * 4, b'\0')
-        entries = array.array('I', data)
-        if sys.byteorder == 'little':
-            entries.byteswap()
-        yield first, entries
+        yield first, batlib.decode(data.ljust(number * 4, b'\0'))
 
 
 def end_of_data(vhd: Vhd) -> int:
@@ -377,7 +301,7 @@ def decode_parent_name(vhd: Vhd) -> Optional[str]:
     assert vhd.header is not None
     raw = vhd.header.parent_unicode_name
     encoding = 'utf-16-be'
-    if is_tapdisk(vhd.footer) and vhd.footer.creator_version == TAP_0_1:
+    if vhd.footer.is_tapdisk and vhd.footer.creator_version == creators.TAP_0_1:
         encoding = 'utf-16-le' if raw[:2] == b'\xff\xfe' else 'utf-16-be'
         if raw[:2] in (b'\xff\xfe', b'\xfe\xff'):
             raw = raw[2:]

@@ -6,9 +6,7 @@ from typing import List, Optional
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-
-# vhd-util allows this much clock skew for NFS servers.
-TIMESTAMP_MAX_SLACK = 1800
+from diskimage_vhd.xen.check.footers import TIMESTAMP_MAX_SLACK
 
 
 def readiness_warnings(footer: Footer, batmap_present: Optional[bool],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from diskimage_vhd.xen.checker import check
+from diskimage_vhd.xen.check import check
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from tests import base

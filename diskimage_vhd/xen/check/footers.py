@@ -1,0 +1,128 @@
+"""Footer rules: ``vhd_util_check_footer`` and its validation."""
+
+from __future__ import annotations
+
+import errno
+from typing import Optional
+
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format import creators, timestamps
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format.geometry import chs_geometry
+from diskimage_vhd.posix.io import pread_full
+from diskimage_vhd.xen.check.context import CheckRun
+from diskimage_vhd.xen.check.problems import Fault, stop
+
+# vhd-util allows this much clock skew for NFS servers.
+TIMESTAMP_MAX_SLACK = 1800
+MASK32 = 0xFFFFFFFF
+MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def latest_timestamp(now: float) -> int:
+    """The latest VHD time vhd-util accepts, wrapped as libvhd wraps it."""
+    return (timestamps.wrapped(now) + TIMESTAMP_MAX_SLACK) & MASK32
+
+
+def libvhd_chs(size: int) -> int:
+    """``vhd_chs``: the packed geometry for ``size``, with its 32-bit sectors."""
+    sectors = ((size + 511) & MASK64) >> 9
+    sectors = (sectors or 1) & MASK32
+    geometry = chs_geometry(sectors * c.SECTOR_SIZE)
+    return (geometry.cylinders << 16 | geometry.heads << 8
+            | geometry.sectors_per_track)
+
+
+def footer_fault(footer: Footer, ignore_timestamps: bool,
+                 now: float) -> Optional[Fault]:
+    """``vhd_util_check_validate_footer``: the first field at fault."""
+    if footer.cookie != c.FOOTER_COOKIE:
+        return Fault('cookie', 'invalid cookie')
+    if not footer.checksum_ok():
+        return Fault('checksum', 'invalid checksum')
+    if not footer.features & c.FEATURES_RESERVED:
+        return Fault('features', "invalid 'reserved' feature")
+    if footer.features & ~0x3:
+        return Fault('extra-features', 'invalid extra features')
+    if footer.file_format_version != c.FILE_FORMAT_VERSION:
+        return Fault('version', 'invalid file format version')
+    if not footer.is_dynamic and footer.data_offset != c.NO_DATA_OFFSET:
+        return Fault('data-offset', 'invalid data offset')
+    if not ignore_timestamps and footer.timestamp > latest_timestamp(now):
+        return Fault('future', 'creation time in future')
+    if footer.is_tapdisk and footer.creator_version > creators.TAP_1_3:
+        return Fault('creator-version', 'unsupported tap creator version')
+    geometry = (footer.cylinders << 16 | footer.heads << 8
+                | footer.sectors_per_track)
+    if libvhd_chs(footer.current_size) < geometry:
+        return Fault('geometry', 'geometry too large')
+    if footer.disk_type not in (c.DISK_TYPE_FIXED, c.DISK_TYPE_DYNAMIC,
+                                c.DISK_TYPE_DIFFERENCING):
+        return Fault('type', 'invalid type')
+    if footer.saved_state not in (0, 1):
+        return Fault('saved', "invalid 'saved' state")
+    if footer.hidden not in (0, 1):
+        return Fault('hidden', "invalid 'hidden' state")
+    if any(footer.reserved):
+        return Fault('reserved', "invalid 'reserved' bits")
+    if not any(footer.unique_id):
+        return Fault('uuid', 'invalid (NULL) uuid')
+    return None
+
+
+def _detail(footer: Footer, fault: Fault) -> Optional[str]:
+    if fault.code == 'checksum':
+        return (f'footer checksum {footer.checksum:#010x}, computed '
+                f'{footer.computed_checksum():#010x}')
+    if fault.code == 'future':
+        return f'created {timestamps.iso(footer.timestamp)}'
+    return None
+
+
+def _invalid(which: str, footer: Footer, fault: Fault) -> Exception:
+    return stop(f'{which}-footer-{fault.code}',
+                f'{which} footer invalid: {fault.text}',
+                detail=_detail(footer, fault), footer=which)
+
+
+def check_footers(run: CheckRun) -> Footer:
+    """``vhd_util_check_footer``: primary (end), then backup (offset 0)."""
+    options = run.options
+    length = 511 if run.size % c.SECTOR_SIZE else 512
+    if run.size < length:
+        raise stop('file-too-small',
+                   f'error calculating end of file: {-errno.EINVAL}',
+                   detail=f'{run.size} bytes is too small for a VHD')
+    primary_raw = pread_full(run.fd, 512, run.size - length)
+    if len(primary_raw) != length:
+        raise stop('primary-footer-unreadable',
+                   f'error reading primary footer: {-errno.EIO}',
+                   errno_code=errno.EIO)
+    primary_raw = primary_raw.ljust(512, b'\0')
+    primary = Footer.parse(primary_raw)
+    if primary.cookie == c.FOOTER_COOKIE:
+        run.footer = primary  # for the readiness warnings
+    fault = footer_fault(primary, options.ignore_timestamps, run.now)
+    if fault:
+        run.primary_missing = True
+        if not options.ignore_footer:
+            raise _invalid('primary', primary, fault)
+    elif primary.disk_type == c.DISK_TYPE_FIXED:
+        return primary
+    backup_raw = pread_full(run.fd, 512, 0)
+    if len(backup_raw) != 512:
+        raise stop('backup-footer-unreadable',
+                   f'error reading backup footer: {-errno.EIO}',
+                   errno_code=errno.EIO)
+    backup = Footer.parse(backup_raw)
+    fault = footer_fault(backup, options.ignore_timestamps, run.now)
+    if fault:
+        raise _invalid('backup', backup, fault)
+    if primary_raw != backup_raw:
+        if options.ignore_footer:
+            return backup
+        if (backup.hidden_outside_checksum
+                and backup.unhidden().pack() == primary_raw):
+            return primary
+        raise stop('footers-differ', 'primary and backup footers do not match')
+    return primary
