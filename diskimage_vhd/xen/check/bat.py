@@ -18,7 +18,7 @@ from typing import Iterator, List, Optional, Tuple
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.bitmap import bit_is_set, bit_is_set_tap_0_1
-from diskimage_vhd.format.units import sector_padded
+from diskimage_vhd.format.units import ceil_div, sector_padded, sectors_for
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.xen import libvhd
 from diskimage_vhd.xen.check.context import CheckRun
@@ -181,7 +181,7 @@ def _check_bitmap(run: CheckRun, vhd: libvhd.Vhd, index: int,
             where = data_start + part * c.SECTOR_SIZE
             length = max(0, min(count * c.SECTOR_SIZE, data_end - where))
             data = pread_full(run.fd, length, where)
-            for k in range(-(-len(data) // c.SECTOR_SIZE)):
+            for k in range(sectors_for(len(data))):
                 if any(data[k * c.SECTOR_SIZE:(k + 1) * c.SECTOR_SIZE]):
                     raise stop('bitmap-clear-data', f'sector 0x{part + k:x} of '
                                f'block 0x{index:x} has data where bitmap is '
@@ -189,7 +189,7 @@ def _check_bitmap(run: CheckRun, vhd: libvhd.Vhd, index: int,
 
 
 def _clear_sectors(bitmap: bytes, spb: int, tap_0_1: bool) -> Iterator[int]:
-    used = bitmap[:-(-spb // 8)]
+    used = bitmap[:ceil_div(spb, 8)]
     test = bit_is_set_tap_0_1 if tap_0_1 else bit_is_set
     for match in re.finditer(b'[^\xff]', used):
         base = match.start() * 8
