@@ -46,8 +46,7 @@ def allocated_blocks(vhd: libvhd.Vhd) -> int:
     if not vhd.is_dynamic:
         return 0
     libvhd.check_bat_readable(vhd)
-    return sum(len(entries) - entries.count(c.UNALLOCATED)
-               for _first, entries in libvhd.iter_bat(vhd))
+    return libvhd.bat_summary(vhd)[0]
 
 
 def chain_depth(vhd: libvhd.Vhd) -> int:

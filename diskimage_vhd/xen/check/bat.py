@@ -13,12 +13,13 @@ import array
 import bisect
 import errno
 import re
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.bitmap import bit_is_set, bit_is_set_tap_0_1
-from diskimage_vhd.format.units import ceil_div, sector_padded, sectors_for
+from diskimage_vhd.format.units import ceil_div, sector_padded
+from diskimage_vhd.posix.extents import data_extents
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.xen import libvhd
 from diskimage_vhd.xen.check.context import CheckRun
@@ -173,44 +174,50 @@ def _check_bitmap(run: CheckRun, vhd: libvhd.Vhd, index: int,
                and vhd.footer.creator_version == creators.TAP_0_1)
     data_start = (offset + vhd.bm_secs) * c.SECTOR_SIZE
     data_end = run.size - c.FOOTER_SIZE
-    clear = list(_clear_sectors(bitmap, spb, tap_0_1))
-    for run_start, run_length in _runs(clear):
-        for part in range(run_start, run_start + run_length,
-                          DATA_CHUNK_SECTORS):
-            count = min(DATA_CHUNK_SECTORS, run_start + run_length - part)
-            where = data_start + part * c.SECTOR_SIZE
-            length = max(0, min(count * c.SECTOR_SIZE, data_end - where))
-            data = pread_full(run.fd, length, where)
-            for k in range(sectors_for(len(data))):
-                if any(data[k * c.SECTOR_SIZE:(k + 1) * c.SECTOR_SIZE]):
-                    raise stop('bitmap-clear-data', f'sector 0x{part + k:x} of '
+    for run_start, run_length in _clear_runs(bitmap, spb, tap_0_1):
+        start = data_start + run_start * c.SECTOR_SIZE
+        end = min(start + run_length * c.SECTOR_SIZE, data_end)
+        # Holes in the file are zeros: only what it holds is read.
+        for lo, hi in data_extents(run.fd, start, end):
+            for where in range(lo, hi, DATA_CHUNK_SECTORS * c.SECTOR_SIZE):
+                data = pread_full(run.fd, min(DATA_CHUNK_SECTORS
+                                              * c.SECTOR_SIZE, hi - where),
+                                  where)
+                nonzero = len(data) - len(data.lstrip(b'\0'))
+                if nonzero < len(data):
+                    sector = (where + nonzero - data_start) // c.SECTOR_SIZE
+                    raise stop('bitmap-clear-data', f'sector 0x{sector:x} of '
                                f'block 0x{index:x} has data where bitmap is '
-                               'clear', block=index, sector=part + k)
+                               'clear', block=index, sector=sector)
 
 
-def _clear_sectors(bitmap: bytes, spb: int, tap_0_1: bool) -> Iterator[int]:
+def _clear_runs(bitmap: bytes, spb: int,
+                tap_0_1: bool) -> Iterator[Tuple[int, int]]:
+    """``(first sector, count)`` of each run of clear bits, in order.
+
+    Byte ``k`` holds sectors ``8k`` to ``8k + 7`` in both bit orders (only
+    the order within the byte differs), so a zero byte is eight clear
+    sectors at once: a bitmap of zeros is one run, not 4096 bit tests.
+    """
     used = bitmap[:ceil_div(spb, 8)]
     test = bit_is_set_tap_0_1 if tap_0_1 else bit_is_set
-    for match in re.finditer(b'[^\xff]', used):
-        base = match.start() * 8
-        if tap_0_1:  # bytes are whole in both orders; bits differ
-            word, within = divmod(match.start(), 4)
-            base = word * 32 + within * 8
-        for bit in range(8):
-            sector = base + bit
-            if sector < spb and not test(bitmap, sector):
-                yield sector
-
-
-def _runs(sectors: List[int]) -> Iterator[Tuple[int, int]]:
-    """Group sorted sector numbers into (start, length) runs."""
-    start = previous = None
-    for sector in sectors:
-        if start is not None and sector == previous + 1:
-            previous = sector
-            continue
-        if start is not None:
-            yield start, previous - start + 1
-        start = previous = sector
-    if start is not None:
-        yield start, previous - start + 1
+    start = length = 0
+    for match in re.finditer(b'\x00+|[^\x00\xff]', used):
+        if match.group()[0] == 0:
+            pieces = [(match.start() * 8, (match.end() - match.start()) * 8)]
+        else:
+            base = match.start() * 8
+            pieces = [(base + bit, 1) for bit in range(8)
+                      if not test(bitmap, base + bit)]
+        for first, count in pieces:
+            count = min(count, spb - first)
+            if count <= 0:
+                continue
+            if length and first == start + length:
+                length += count
+                continue
+            if length:
+                yield start, length
+            start, length = first, count
+    if length:
+        yield start, length
