@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid as uuidlib
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Tuple, Union
 
 from diskimage_vhd.make import identity
 from diskimage_vhd.posix.atomic import AtomicOutput
@@ -16,7 +16,9 @@ from diskimage_vhd.format.layout import blocks_for
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.image.sources import RawSource, Source
-from diskimage_vhd.make.writer import WriteResult, write_dynamic, write_fixed, write_raw
+from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.writer import (
+    Written, finish_dynamic, finish_fixed, write_dynamic, write_plain)
 
 FORMATS = ('raw', 'fixed', 'dynamic')
 # XenServer preallocates metadata for 2 TiB; BAT sector numbers allow no more.
@@ -111,8 +113,7 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
         raise UsageError(None, f'unknown target format {target_format!r}')
     if source_format not in (None, 'vhd') + FORMATS:
         raise UsageError(None, f'unknown source format {source_format!r}')
-    unix_time = identity.resolve_timestamp(timestamp)
-    reproducible = unique_id is None and identity.is_reproducible(timestamp)
+    stamp = identity.Stamp.resolve(timestamp, unique_id)
     if os.path.exists(source) and _same_file(source, destination):
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
@@ -121,53 +122,62 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
         if opened.size == 0:
             raise VhdError(source, 'is empty: there is no disk to convert')
 
-        def make_footer(disk_type: int, size: int,
-                        digest: bytes = b'') -> Footer:
-            return identity.stamped_footer(disk_type, size, unix_time,
-                                           unique_id, reproducible, digest)
-
         def report(done: int) -> None:
             if progress:
                 progress(done, opened.size)
 
         try:
             with AtomicOutput(destination) as output:
-                result = _write(opened, output.fd, target_format, allocate_all,
-                                max_size, make_footer, report, notify,
-                                digest_content=reproducible)
+                written, footer = _write(opened, output.fd, target_format,
+                                         allocate_all, max_size, stamp,
+                                         report, notify)
                 opened.check_unchanged()
                 output.commit()
         except OSError as error:
             raise VhdError(destination, describe_os_error(error)) from None
     finally:
         opened.close()
-    footer = result.footer
     return ConversionResult(
         source=source, destination=destination, source_format=actual,
-        target_format=target_format, virtual_size=result.virtual_size,
-        file_size=result.file_size, allocated_blocks=result.allocated_blocks,
+        target_format=target_format, virtual_size=written.virtual_size,
+        file_size=written.file_size, allocated_blocks=written.allocated_blocks,
         unique_id=footer.uuid if footer else None,
-        timestamp=unix_time if footer else None)
+        timestamp=stamp.unix_time if footer else None)
+
+
+def target_size(source: Source, target_format: str,
+                max_size: Optional[int] = None) -> Tuple[int, int]:
+    """Virtual size and BAT entries (0 unless dynamic) of the target."""
+    if target_format == 'dynamic':
+        return _dynamic_geometry(source, max_size)
+    if target_format == 'fixed':
+        return -(-source.size // c.SECTOR_SIZE) * c.SECTOR_SIZE, 0
+    return source.size, 0
 
 
 def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
-           max_size: Optional[int], make_footer: Callable, report: Callable,
-           notify: Optional[Notify], digest_content: bool = True
-           ) -> WriteResult:
-    """Write the target; hash the content only if a UUID is derived from it."""
+           max_size: Optional[int], stamp: identity.Stamp,
+           report: Callable[[int], None], notify: Optional[Notify]
+           ) -> Tuple[Written, Optional[Footer]]:
+    """Write the data, then stamp the footer from what was written.
+
+    The content is hashed only when the UUID is derived from it.
+    """
+    size, entries = target_size(source, target_format, max_size)
+    digest = identity.ContentDigest(size) if stamp.needs_digest else None
     if target_format == 'dynamic':
-        size, entries = _dynamic_geometry(source, max_size)
-        return write_dynamic(
-            source, fd, virtual_size=size, max_table_entries=entries,
-            allocate_all=allocate_all, progress=report,
-            digest_content=digest_content,
-            make_footer=lambda digest: make_footer(c.DISK_TYPE_DYNAMIC, size,
-                                                   digest))
-    if target_format == 'fixed':
-        size = -(-source.size // c.SECTOR_SIZE) * c.SECTOR_SIZE
-        if size != source.size and notify:
-            notify(f'{source.path}: {source.size} bytes is not a whole number '
-                   f'of sectors; padded with zeros to {size}')
-        return write_fixed(source, fd, size=size, progress=report,
-                           footer=make_footer(c.DISK_TYPE_FIXED, size))
-    return write_raw(source, fd, size=source.size, progress=report)
+        written = write_dynamic(source, fd, DynamicPlan(size, entries),
+                                allocate_all=allocate_all, digest=digest,
+                                progress=report)
+        footer = stamp.footer(c.DISK_TYPE_DYNAMIC, size, written.digest)
+        finish_dynamic(fd, written.plan, footer)
+        return written, footer
+    if target_format == 'fixed' and size != source.size and notify:
+        notify(f'{source.path}: {source.size} bytes is not a whole number '
+               f'of sectors; padded with zeros to {size}')
+    written = write_plain(source, fd, size, digest=digest, progress=report)
+    if target_format == 'raw':
+        return written, None
+    footer = stamp.footer(c.DISK_TYPE_FIXED, size, written.digest)
+    written.file_size = finish_fixed(fd, size, footer)
+    return written, footer

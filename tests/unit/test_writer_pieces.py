@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import uuid
 from unittest import mock
 
 from diskimage_vhd import convert
@@ -45,13 +46,14 @@ class TestWriterPieces(base.TempDirTestCase):
         with open(raw, 'rb') as handle:
             data = handle.read()
         size = len(data)
-        digest = hashlib.sha256(struct.pack('>QI?', size, size // BLOCK, False))
+        digest = hashlib.sha256(struct.pack('>Q', size))
         for index in range(size // BLOCK):
             block = data[index * BLOCK:(index + 1) * BLOCK]
             if block.count(0) != len(block):
                 digest.update(struct.pack('>I', index))
                 digest.update(block)
-        expected = identity.derived_uuid(digest.digest(), EPOCH)
+        expected = uuid.uuid5(identity.NAMESPACE,
+                              f'{digest.hexdigest()}:dynamic:{EPOCH}')
         with mock.patch.dict(os.environ, {'SOURCE_DATE_EPOCH': str(EPOCH)}):
             result = convert(raw, self.path('out.vhd'))
         self.assertEqual(result.unique_id, expected)
