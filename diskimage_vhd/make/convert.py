@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid as uuidlib
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 from diskimage_vhd.make import identity
 from diskimage_vhd.posix.atomic import AtomicOutput
@@ -16,7 +16,8 @@ from diskimage_vhd.format.layout import blocks_for
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.image.sources import RawSource, Source
-from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.emit import FileSink, Hashes, emit, plan_blocks
+from diskimage_vhd.make.plan import DynamicPlan, FlatPlan, Plan
 from diskimage_vhd.make.writer import (
     Written, finish_dynamic, finish_fixed, write_dynamic, write_plain)
 
@@ -38,6 +39,7 @@ class ConversionResult:
     allocated_blocks: int
     unique_id: Optional[uuidlib.UUID]
     timestamp: Optional[int]
+    checksums: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def detect_format(path: Union[str, os.PathLike]) -> str:
@@ -76,6 +78,20 @@ def _open_source(path: str, declared: Optional[str]) -> tuple:
     return image, actual
 
 
+def open_input(path: str, source_format: Optional[str],
+               target_format: str) -> Tuple[Source, str]:
+    """Check the formats asked for, open ``path`` and refuse an empty disk."""
+    if target_format not in FORMATS:
+        raise UsageError(None, f'unknown target format {target_format!r}')
+    if source_format not in (None, 'vhd') + FORMATS:
+        raise UsageError(None, f'unknown source format {source_format!r}')
+    opened, actual = _open_source(path, source_format)
+    if opened.size == 0:
+        opened.close()
+        raise VhdError(path, 'is empty: there is no disk to convert')
+    return opened, actual
+
+
 def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
     """Virtual size (whole blocks) and BAT entries for a dynamic target."""
     size = blocks_for(source.size) * c.BLOCK_SIZE
@@ -101,36 +117,40 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
             timestamp: Union[str, int, None] = None,
             unique_id: Optional[uuidlib.UUID] = None,
             progress: Optional[ProgressCallback] = None,
-            notify: Optional[Notify] = None) -> ConversionResult:
+            notify: Optional[Notify] = None,
+            checksums: Sequence[str] = ()) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
     holding only the blocks with data.  The destination appears only when
-    complete; the source is never changed.
+    complete; the source is never changed.  ``checksums`` (``'sha256'``,
+    ``'md5'``) are computed while writing, not by reading the output again,
+    and returned in ``ConversionResult.checksums``.
     """
     source, destination = os.fspath(source), os.fspath(destination)
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
-    if source_format not in (None, 'vhd') + FORMATS:
-        raise UsageError(None, f'unknown source format {source_format!r}')
     stamp = identity.Stamp.resolve(timestamp, unique_id)
     if os.path.exists(source) and _same_file(source, destination):
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
-    opened, actual = _open_source(source, source_format)
+    opened, actual = open_input(source, source_format, target_format)
     try:
-        if opened.size == 0:
-            raise VhdError(source, 'is empty: there is no disk to convert')
-
         def report(done: int) -> None:
             if progress:
                 progress(done, opened.size)
 
         try:
             with AtomicOutput(destination) as output:
-                written, footer = _write(opened, output.fd, target_format,
-                                         allocate_all, max_size, stamp,
-                                         report, notify)
+                if checksums:
+                    written, footer, sums = _write_forward(
+                        opened, output.fd, target_format, allocate_all,
+                        max_size, stamp, report, notify, checksums)
+                else:
+                    written, footer = _write(opened, output.fd, target_format,
+                                             allocate_all, max_size, stamp,
+                                             report, notify)
+                    sums = {}
                 opened.check_unchanged()
                 output.commit()
         except OSError as error:
@@ -142,7 +162,7 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
         target_format=target_format, virtual_size=written.virtual_size,
         file_size=written.file_size, allocated_blocks=written.allocated_blocks,
         unique_id=footer.uuid if footer else None,
-        timestamp=stamp.unix_time if footer else None)
+        timestamp=stamp.unix_time if footer else None, checksums=sums)
 
 
 def target_size(source: Source, target_format: str,
@@ -153,6 +173,54 @@ def target_size(source: Source, target_format: str,
     if target_format == 'fixed':
         return -(-source.size // c.SECTOR_SIZE) * c.SECTOR_SIZE, 0
     return source.size, 0
+
+
+def planned(source: Source, target_format: str, allocate_all: bool,
+            max_size: Optional[int], stamp: Optional[identity.Stamp],
+            progress: Optional[Callable[[int], None]] = None,
+            notify: Optional[Notify] = None) -> Tuple[Plan, Optional[Footer]]:
+    """The layout of the target, and its footer, before writing a byte.
+
+    Finding the allocated blocks reads the data extents (the first page of
+    each, unless the UUID is derived from the content: then all of it).
+    With no ``stamp`` (measuring), no footer.
+    """
+    size, entries = target_size(source, target_format, max_size)
+    _note_padding(source, target_format, size, notify)
+    plan: Plan = (DynamicPlan(size, entries) if target_format == 'dynamic'
+                  else FlatPlan(size, footer=target_format == 'fixed'))
+    needs_digest = stamp is not None and stamp.needs_digest
+    digest = identity.ContentDigest(size) if needs_digest else None
+    plan_blocks(source, plan, allocate_all=allocate_all, digest=digest,
+                progress=progress)
+    if stamp is None or target_format == 'raw':
+        return plan, None
+    disk_type = (c.DISK_TYPE_DYNAMIC if target_format == 'dynamic'
+                 else c.DISK_TYPE_FIXED)
+    return plan, stamp.footer(disk_type, size,
+                              digest.digest() if digest else None)
+
+
+def _note_padding(source: Source, target_format: str, size: int,
+                  notify: Optional[Notify]) -> None:
+    if target_format == 'fixed' and size != source.size and notify:
+        notify(f'{source.path}: {source.size} bytes is not a whole number '
+               f'of sectors; padded with zeros to {size}')
+
+
+def _write_forward(source: Source, fd: int, target_format: str,
+                   allocate_all: bool, max_size: Optional[int],
+                   stamp: identity.Stamp, report: Callable[[int], None],
+                   notify: Optional[Notify], checksums: Sequence[str]
+                   ) -> Tuple[Written, Optional[Footer], Dict[str, str]]:
+    """Plan first, then write front to back, hashing the output on the way."""
+    plan, footer = planned(source, target_format, allocate_all, max_size,
+                           stamp, notify=notify)
+    length, sums = emit(plan, footer, source, FileSink(fd, Hashes(checksums)),
+                        report)
+    written = Written(plan.virtual_size, length,
+                      plan if isinstance(plan, DynamicPlan) else None)
+    return written, footer, sums
 
 
 def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
@@ -172,9 +240,7 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
         footer = stamp.footer(c.DISK_TYPE_DYNAMIC, size, written.digest)
         finish_dynamic(fd, written.plan, footer)
         return written, footer
-    if target_format == 'fixed' and size != source.size and notify:
-        notify(f'{source.path}: {source.size} bytes is not a whole number '
-               f'of sectors; padded with zeros to {size}')
+    _note_padding(source, target_format, size, notify)
     written = write_plain(source, fd, size, digest=digest, progress=report)
     if target_format == 'raw':
         return written, None

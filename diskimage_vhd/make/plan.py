@@ -14,7 +14,7 @@ import array
 import bisect
 import dataclasses
 import sys
-from typing import Iterator, Tuple
+from typing import Iterator, NamedTuple, Tuple, Union
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader, batmap_checksum
@@ -25,6 +25,22 @@ from diskimage_vhd.format.layout import DynamicLayout, next_block_sector
 
 BLOCK_BYTES = c.SECTOR_SIZE + c.BLOCK_SIZE  # bitmap and data
 BAT_CHUNK = 1 << 16  # BAT entries generated at a time
+
+# What a region of the output holds.
+METADATA = 'metadata'  # footer copy, header, BAT, batmap header and batmap
+FOOTER = 'footer'  # the footer: at the end, and first in each gap
+ZEROS = 'zeros'
+BITMAP = 'bitmap'  # a block's sector bitmap: every sector present
+DATA = 'data'  # virtual disk bytes from ``origin`` on (zeros past its end)
+
+
+class Region(NamedTuple):
+    """``[start, end)`` of the output file, and what goes there."""
+
+    start: int
+    end: int
+    kind: str
+    origin: int = 0  # for DATA: the virtual disk offset at ``start``
 
 
 @dataclasses.dataclass
@@ -92,6 +108,36 @@ class DynamicPlan:
         ``sector`` (-1 if none)."""
         return bisect.bisect_right(self.sectors, sector) - 1
 
+    # -- regions -----------------------------------------------------------
+
+    def regions(self, offset: int = 0) -> Iterator[Region]:
+        """The regions of the file in order, from the one holding ``offset``
+        (or a little before it) to the end."""
+        metadata_end = self.layout.metadata_end
+        if offset < metadata_end:
+            yield Region(0, metadata_end, METADATA)
+            first = 0
+        else:
+            first = max(self.locate(offset // c.SECTOR_SIZE), 0)
+        for position in range(first, len(self.sectors)):
+            yield from self._gap(self.block_end(position - 1),
+                                 self.sectors[position])
+            start = self.sectors[position] * c.SECTOR_SIZE
+            yield Region(start, start + c.SECTOR_SIZE, BITMAP)
+            yield Region(start + c.SECTOR_SIZE, start + BLOCK_BYTES, DATA,
+                         self.indexes[position] * c.BLOCK_SIZE)
+        end = self.end * c.SECTOR_SIZE
+        yield Region(end, end + c.FOOTER_SIZE, FOOTER)
+
+    @staticmethod
+    def _gap(start_sector: int, stop_sector: int) -> Iterator[Region]:
+        if stop_sector == start_sector:
+            return
+        start, stop = start_sector * c.SECTOR_SIZE, stop_sector * c.SECTOR_SIZE
+        yield Region(start, start + c.FOOTER_SIZE, FOOTER)
+        if stop > start + c.FOOTER_SIZE:
+            yield Region(start + c.FOOTER_SIZE, stop, ZEROS)
+
     # -- metadata ----------------------------------------------------------
 
     def bat(self, first: int, count: int) -> bytes:
@@ -133,3 +179,25 @@ class DynamicPlan:
             layout.batmap_header_offset, self.max_table_entries,
             batmap_checksum(bytes(batmap), footer.current_size))
         yield layout.batmap_header_offset, batmap_header.pack() + batmap
+
+
+@dataclasses.dataclass(frozen=True)
+class FlatPlan:
+    """A raw image (``footer`` False) or a fixed disk: data, then a footer."""
+
+    virtual_size: int
+    footer: bool
+
+    allocated_blocks = 0
+
+    @property
+    def file_size(self) -> int:
+        return self.virtual_size + (c.FOOTER_SIZE if self.footer else 0)
+
+    def regions(self, offset: int = 0) -> Iterator[Region]:
+        yield Region(0, self.virtual_size, DATA, 0)
+        if self.footer:
+            yield Region(self.virtual_size, self.file_size, FOOTER)
+
+
+Plan = Union[DynamicPlan, FlatPlan]
