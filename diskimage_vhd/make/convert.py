@@ -42,15 +42,6 @@ class ConversionResult:
     checksums: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def detect_format(path: Union[str, os.PathLike]) -> str:
-    """'raw', 'fixed', 'dynamic' or 'differencing', from the file's footer."""
-    try:
-        with VhdImage(path) as image:
-            return c.DISK_TYPE_NAMES[image.footer.disk_type]
-    except NotAVhdError:
-        return 'raw'
-
-
 def _same_file(source: str, destination: str) -> bool:
     if os.path.exists(destination):
         return os.path.samefile(source, destination)

@@ -21,7 +21,8 @@ from diskimage_vhd.format.batmap import BatmapHeader, batmap_checksum
 from diskimage_vhd.format.bitmap import set_bit
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.format.layout import DynamicLayout, next_block_sector
+from diskimage_vhd.format.layout import (
+    DynamicLayout, blocks_for, next_block_sector)
 
 BLOCK_BYTES = c.SECTOR_SIZE + c.BLOCK_SIZE  # bitmap and data
 BAT_CHUNK = 1 << 16  # BAT entries generated at a time
@@ -70,7 +71,7 @@ class DynamicPlan:
     @property
     def blocks(self) -> int:
         """Blocks of the virtual disk (allocated or not)."""
-        return -(-self.virtual_size // c.BLOCK_SIZE)
+        return blocks_for(self.virtual_size)
 
     @property
     def allocated_blocks(self) -> int:
