@@ -18,6 +18,8 @@ from diskimage_vhd.make.emit import CHECKSUMS
 from diskimage_vhd.make.stream import STDOUT_NAME, stream
 from diskimage_vhd.posix.atomic import AtomicOutput
 
+STDOUT_FILENO = 1
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--checksum', action='append', choices=CHECKSUMS,
@@ -77,10 +79,15 @@ def write_checksum_files(sums: Dict[str, str], files: Dict[str, list],
 
 def to_stdout(args: argparse.Namespace, **options: Any) -> Any:
     """Stream the conversion to standard output, refusing a terminal."""
-    fd = sys.stdout.fileno()
+    fd = STDOUT_FILENO
+    try:
+        os.fstat(fd)
+    except OSError as error:
+        raise VhdError(STDOUT_NAME, describe_os_error(error)) from None
     if os.isatty(fd):
         raise UsageError(None, 'refusing to write a disk image to a '
                                'terminal; redirect standard output or name '
                                'a file')
-    sys.stdout.flush()
+    if sys.stdout is not None:
+        sys.stdout.flush()
     return stream(args.source, fd, **options)
