@@ -2,7 +2,9 @@
 
 The API has the powers of the ``diskimage-vhd`` command: ``convert`` (raw,
 fixed and dynamic in every direction), ``inspect`` (a summary as a dict) and
-``check`` (every rule of ``vhd-util check`` plus XenServer readiness).
+``check`` (every rule of ``vhd-util check`` plus XenServer readiness);
+``measure``, ``stream`` (to a pipe) and ``VhdFile`` (the VHD as a seekable
+file made on demand, for uploaders) write no file at all.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from diskimage_vhd.make.convert import ConversionResult, convert
+from diskimage_vhd.make.stream import Measurement, measure, stream
+from diskimage_vhd.make.vhdfile import VhdFile
 from diskimage_vhd.errors import InvalidVhdError, VhdError
 from diskimage_vhd.image.summary import inspect
 
-__all__ = ['ConversionResult', 'InvalidVhdError', 'VhdError', 'check',
-           'convert', 'inspect']
+__all__ = ['ConversionResult', 'InvalidVhdError', 'Measurement', 'VhdError',
+           'VhdFile', 'check', 'convert', 'inspect', 'measure', 'stream']
 
 
 def check(path: str, check_bitmaps: bool = False) -> Any:

@@ -1,4 +1,4 @@
-"""The ``diskimage-vhd`` command: convert, info, check, elements-path."""
+"""The ``diskimage-vhd`` command: convert, measure, info, check, elements-path."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from diskimage_vhd import check, dib, sizes
+from diskimage_vhd import check, dib
 
+from diskimage_vhd.cli import measure as measure_cli
+from diskimage_vhd.cli import outputs
 from diskimage_vhd.cli.run import run_command
-from diskimage_vhd.make.convert import FORMATS, convert
-from diskimage_vhd.errors import UsageError
+from diskimage_vhd.make.convert import convert
+from diskimage_vhd.make.stream import STDOUT_NAME
 from diskimage_vhd.make.identity import parse_uuid
 from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.sizes import format_size, plural
@@ -49,26 +51,17 @@ def _parser() -> argparse.ArgumentParser:
                     'qemu-img included) is detected and re-laid the same way. '
                     'DESTINATION appears only when complete.')
     conv.add_argument('source', metavar='SOURCE')
-    conv.add_argument('destination', metavar='DESTINATION')
-    conv.add_argument('--from', dest='source_format',
-                      choices=('raw', 'vhd', 'fixed', 'dynamic'),
-                      help='what SOURCE is (default: detected from its footer)')
-    conv.add_argument('--to', dest='target_format', choices=FORMATS,
-                      default='dynamic',
-                      help='what to write (default: %(default)s)')
-    conv.add_argument('--allocate-all', action='store_true',
-                      help='write every block, zeros included, as the old '
-                           'patched vhd-util did (dynamic only)')
-    conv.add_argument('--max-size', metavar='SIZE',
-                      help='preallocate metadata so XenServer can grow the '
-                           'disk online up to SIZE (e.g. 2T), like '
-                           '"vhd-util create -S" (dynamic only)')
+    conv.add_argument('destination', metavar='DESTINATION',
+                      help='the file to write, or - for standard output '
+                           '(one forward pass, the same bytes)')
+    measure_cli.add_layout_options(conv)
     conv.add_argument('--timestamp', metavar='TIME',
                       help='creation time to record, Unix seconds or ISO 8601 '
                            '(default: SOURCE_DATE_EPOCH if set, else now)')
     conv.add_argument('--uuid', metavar='UUID',
                       help='disk UUID (default: random; derived from the '
                            'content when SOURCE_DATE_EPOCH is set)')
+    outputs.add_arguments(conv)
     conv.add_argument('-q', '--quiet', action='store_true',
                       help='print nothing but errors')
 
@@ -89,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="also read each allocated block's sector bitmap")
     chk.add_argument('--json', action='store_true', help='print JSON')
 
+    measure_cli.add_parser(commands)
+
     commands.add_parser(
         'elements-path', help="print the directory of this package's DIB "
                               'elements, for ELEMENTS_PATH',
@@ -98,14 +93,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    if args.target_format != 'dynamic' and (args.allocate_all or args.max_size):
-        raise UsageError(None, '--allocate-all and --max-size apply only to '
-                               '--to dynamic')
-    try:
-        max_size = sizes.parse_size(args.max_size, 'M') if args.max_size \
-            else None
-    except ValueError as error:
-        raise UsageError(None, f'--max-size: {error}') from None
+    layout = measure_cli.layout_options(args)
+    files = outputs.checksum_files(args)
     unique_id = parse_uuid(args.uuid) if args.uuid else None
     progress = None if args.quiet else Progress(f'converting {args.source}', 1)
 
@@ -113,13 +102,17 @@ def _convert(args: argparse.Namespace) -> int:
         progress.total = total
         progress(done)
 
-    result = convert(args.source, args.destination,
-                     source_format=args.source_format,
-                     target_format=args.target_format,
-                     allocate_all=args.allocate_all, max_size=max_size,
-                     timestamp=args.timestamp, unique_id=unique_id,
-                     progress=report if progress else None,
-                     notify=None if args.quiet else _warn)
+    options = dict(source_format=args.source_format,
+                   target_format=args.target_format, **layout,
+                   timestamp=args.timestamp, unique_id=unique_id,
+                   progress=report if progress else None,
+                   notify=None if args.quiet else _warn,
+                   checksums=sorted(files))
+    if args.destination == STDOUT_NAME:
+        result = outputs.to_stdout(args, **options)
+    else:
+        result = convert(args.source, args.destination, **options)
+    outputs.write_checksum_files(result.checksums, files, args.destination)
     if progress:
         progress.finish()
         blocks = (f', {plural(result.allocated_blocks, "block")} allocated'
@@ -186,6 +179,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         return _info(args)
     if args.command == 'check':
         return _check(args)
+    if args.command == 'measure':
+        return measure_cli.run(args)
     print(dib.elements_path())
     return 0
 

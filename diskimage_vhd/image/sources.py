@@ -17,19 +17,38 @@ except ImportError:  # pragma: no cover
 
 
 class Source(Protocol):
-    """A virtual disk: its size, where its data may be, and its bytes."""
+    """A virtual disk: its size, where its data may be, and its bytes.
+
+    Everything a conversion uses of its input, and nothing else: the block
+    reader is the only caller of ``data_extents``, ``read_into`` and
+    ``copy_range``; ``convert`` calls ``check_unchanged`` and ``close``.
+    """
 
     path: str
     size: int
 
     def data_extents(self) -> Iterator[Extent]:
+        """Ranges ``[start, end)`` that may hold non-zero bytes, in order."""
         ...
 
     def read_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` with the disk's bytes from ``offset``."""
+        ...
+
+    def copy_range(self, fd: int, offset: int, length: int,
+                   out_offset: int) -> int:
+        """Copy bytes to ``fd`` in the kernel where possible; return how many.
+
+        Copying fewer (none at all, even) is allowed: the caller reads and
+        writes the rest.
+        """
         ...
 
     def check_unchanged(self) -> None:
         """Raise VhdError if the disk changed while it was being read."""
+        ...
+
+    def close(self) -> None:
         ...
 
 
@@ -61,20 +80,3 @@ class RawSource(OpenedInput):
         writes it (and ``read_into`` reports a source that shrank).
         """
         return self.copier.copy(fd, offset, length, out_offset)
-
-
-class EmptySource:
-    """A disk of ``size`` zero bytes, for creating empty VHDs."""
-
-    def __init__(self, size: int, path: str = '<empty>'):
-        self.path = path
-        self.size = size
-
-    def data_extents(self) -> Iterator[Extent]:
-        return iter(())
-
-    def read_into(self, offset: int, view: memoryview) -> None:
-        view[:] = bytes(len(view))
-
-    def check_unchanged(self) -> None:
-        """Nothing can change an empty disk."""

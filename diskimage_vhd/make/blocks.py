@@ -1,8 +1,20 @@
-"""Gathering a source's data one block at a time, holes and zeros left out."""
+"""Gathering a source's data one block at a time, holes and zeros left out.
+
+The reader hands out typed pieces, so what consumes them (the file writer,
+the stream, the content digest) never touches the source itself:
+
+* ``Data``: non-zero bytes in hand (in the reader's buffer);
+* ``Copy``: non-zero bytes left in the source, only probed; the reader
+  moves them (``copy_to``, in the kernel where it can) or reads them out
+  (``chunks``) on request;
+* ``Zeros``: a range known to read as zeros (a hole, or written zeros).
+
+The pieces of a block tile it, ``[0, block_size)``, in order.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from diskimage_vhd.posix.extents import blocks_touched
 from diskimage_vhd.image.sources import Source
@@ -14,26 +26,42 @@ PROBE = 4096
 # fifth more CPU than 128-256 KiB).
 COPY_CHUNK = 256 * 1024
 
+OnProgress = Optional[Callable[[int], None]]
+Write = Callable[[memoryview, int], None]
 
-class Piece(NamedTuple):
-    """Non-zero bytes at ``[start, end)`` of a block.
 
-    ``data`` holds them (in the reader's buffer, valid until the next block),
-    or is None when they were only probed: copy them from the source then.
-    """
+class Data(NamedTuple):
+    """Non-zero bytes at ``[start, end)`` of a block, valid until the next block."""
 
     start: int
     end: int
-    data: Optional[memoryview]
+    data: memoryview
+
+
+class Copy(NamedTuple):
+    """Non-zero bytes at ``[start, end)`` of a block, still in the source."""
+
+    start: int
+    end: int
+
+
+class Zeros(NamedTuple):
+    """``[start, end)`` of a block reads as zeros."""
+
+    start: int
+    end: int
+
+
+Piece = Union[Data, Copy, Zeros]
 
 
 class Block(NamedTuple):
     index: int
-    pieces: List[Piece]  # in increasing order; none for an all-zero block
+    pieces: List[Piece]  # tiling the block, in increasing order
 
     @property
     def is_zero(self) -> bool:
-        return not self.pieces
+        return all(type(piece) is Zeros for piece in self.pieces)
 
 
 class BlockReader:
@@ -42,15 +70,12 @@ class BlockReader:
     The same buffer serves every block, so memory stays at one block
     whatever the disk's size, and it is never zero-filled: only the pieces
     with data are handed out.  With ``need_data`` False, a piece whose first
-    page is not zero is not read further: the writer copies it from the
-    source in the kernel (``copy_file_range``) where it can, else through
-    ``chunks``.
+    page is not zero is not read further: it is handed out as ``Copy``.
     """
 
     def __init__(self, source: Source, block_size: int,
-                 progress: Optional[Callable[[int], None]] = None,
-                 need_data: bool = True):
-        self.source = source
+                 progress: OnProgress = None, need_data: bool = True):
+        self._source = source
         self.block_size = block_size
         self.progress = progress
         self.need_data = need_data
@@ -58,7 +83,7 @@ class BlockReader:
         self._zeros = bytes(block_size)
 
     def data_blocks(self) -> Iterator[Block]:
-        """Yield each block with extents; ``pieces`` is empty if all zero."""
+        """Yield each block with extents; it may still be all zeros."""
         for index, ranges in self._touched():
             yield self._fill(index, ranges)
 
@@ -66,24 +91,33 @@ class BlockReader:
         """Yield every block up to ``count``, zero blocks included."""
         expected = 0
         for index, ranges in self._touched():
+            if index >= count:
+                break
             yield from self._zero_blocks(expected, index)
             yield self._fill(index, ranges)
             expected = index + 1
         yield from self._zero_blocks(expected, count)
 
-    def _touched(self) -> Iterator[tuple]:
-        return blocks_touched(self.source.data_extents(), self.block_size)
+    def _touched(self) -> Iterator[Tuple[int, list]]:
+        return blocks_touched(self._source.data_extents(), self.block_size)
 
     def _fill(self, index: int, ranges: list) -> Block:
         start = index * self.block_size
-        pieces = [piece for piece in (self._piece(start, lo, hi)
-                                      for lo, hi in ranges) if piece]
+        pieces: List[Piece] = []
+        position = 0
+        for lo, hi in ranges:
+            if lo > position:
+                pieces.append(Zeros(position, lo))
+            pieces.append(self._piece(start, lo, hi))
+            position = hi
+        if position < self.block_size:
+            pieces.append(Zeros(position, self.block_size))
         if self.progress:
             self.progress(start + self.block_size)
         return Block(index, pieces)
 
-    def _piece(self, block_start: int, lo: int, hi: int) -> Optional[Piece]:
-        """The piece at ``[lo, hi)``, or None if it holds only zeros.
+    def _piece(self, block_start: int, lo: int, hi: int) -> Piece:
+        """The piece at ``[lo, hi)``: its data, a range to copy, or zeros.
 
         ``bytes.startswith`` compares with ``memcmp`` and stops at the first
         difference, so random data costs next to nothing to check.
@@ -91,19 +125,20 @@ class BlockReader:
         view = self._view
         if not self.need_data and hi - lo > PROBE:
             probe = view[lo:lo + PROBE]
-            self.source.read_into(block_start + lo, probe)
+            self._source.read_into(block_start + lo, probe)
             if not self._zeros.startswith(probe):
-                return Piece(lo, hi, None)
-            self.source.read_into(block_start + lo + PROBE, view[lo + PROBE:hi])
+                return Copy(lo, hi)
+            self._source.read_into(block_start + lo + PROBE,
+                                   view[lo + PROBE:hi])
         else:
-            self.source.read_into(block_start + lo, view[lo:hi])
+            self._source.read_into(block_start + lo, view[lo:hi])
         if self._zeros.startswith(view[lo:hi]):
-            return None
-        return Piece(lo, hi, view[lo:hi])
+            return Zeros(lo, hi)
+        return Data(lo, hi, view[lo:hi])
 
-    def chunks(self, index: int, piece: Piece, skip: int = 0
+    def chunks(self, index: int, piece: Copy, skip: int = 0
                ) -> Iterator[Tuple[int, memoryview]]:
-        """Read a piece handed out without its bytes, a chunk at a time.
+        """Read a ``Copy`` piece a chunk at a time.
 
         Yields ``(offset in the piece, bytes)``; each chunk is valid until
         the next.  ``skip`` leaves out what was already copied.
@@ -112,11 +147,24 @@ class BlockReader:
         for lo in range(skip, piece.end - piece.start, COPY_CHUNK):
             hi = min(lo + COPY_CHUNK, piece.end - piece.start)
             view = self._view[piece.start + lo:piece.start + hi]
-            self.source.read_into(start + lo, view)
+            self._source.read_into(start + lo, view)
             yield lo, view
+
+    def copy_to(self, fd: int, index: int, piece: Copy, offset: int,
+                write: Write) -> None:
+        """Put a ``Copy`` piece's bytes at ``offset`` of ``fd``.
+
+        In the kernel (``copy_file_range``) where the source can; what that
+        left goes through the reader's buffer and ``write(bytes, offset)``.
+        """
+        done = self._source.copy_range(
+            fd, index * self.block_size + piece.start,
+            piece.end - piece.start, offset)
+        for position, data in self.chunks(index, piece, skip=done):
+            write(data, offset + position)
 
     def _zero_blocks(self, start: int, stop: int) -> Iterator[Block]:
         for index in range(start, stop):
             if self.progress:
                 self.progress((index + 1) * self.block_size)
-            yield Block(index, [])
+            yield Block(index, [Zeros(0, self.block_size)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid as uuidlib
-from typing import Callable, Optional, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 from diskimage_vhd.make import identity
 from diskimage_vhd.posix.atomic import AtomicOutput
@@ -16,7 +16,10 @@ from diskimage_vhd.format.layout import blocks_for
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.image.sources import RawSource, Source
-from diskimage_vhd.make.writer import WriteResult, write_dynamic, write_fixed, write_raw
+from diskimage_vhd.make.emit import FileSink, Hashes, emit, plan_blocks
+from diskimage_vhd.make.plan import DynamicPlan, FlatPlan, Plan
+from diskimage_vhd.make.writer import (
+    Written, finish_dynamic, finish_fixed, write_dynamic, write_plain)
 
 FORMATS = ('raw', 'fixed', 'dynamic')
 # XenServer preallocates metadata for 2 TiB; BAT sector numbers allow no more.
@@ -36,15 +39,7 @@ class ConversionResult:
     allocated_blocks: int
     unique_id: Optional[uuidlib.UUID]
     timestamp: Optional[int]
-
-
-def detect_format(path: Union[str, os.PathLike]) -> str:
-    """'raw', 'fixed', 'dynamic' or 'differencing', from the file's footer."""
-    try:
-        with VhdImage(path) as image:
-            return c.DISK_TYPE_NAMES[image.footer.disk_type]
-    except NotAVhdError:
-        return 'raw'
+    checksums: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _same_file(source: str, destination: str) -> bool:
@@ -74,6 +69,20 @@ def _open_source(path: str, declared: Optional[str]) -> tuple:
     return image, actual
 
 
+def open_input(path: str, source_format: Optional[str],
+               target_format: str) -> Tuple[Source, str]:
+    """Check the formats asked for, open ``path`` and refuse an empty disk."""
+    if target_format not in FORMATS:
+        raise UsageError(None, f'unknown target format {target_format!r}')
+    if source_format not in (None, 'vhd') + FORMATS:
+        raise UsageError(None, f'unknown source format {source_format!r}')
+    opened, actual = _open_source(path, source_format)
+    if opened.size == 0:
+        opened.close()
+        raise VhdError(path, 'is empty: there is no disk to convert')
+    return opened, actual
+
+
 def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
     """Virtual size (whole blocks) and BAT entries for a dynamic target."""
     size = blocks_for(source.size) * c.BLOCK_SIZE
@@ -99,75 +108,133 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
             timestamp: Union[str, int, None] = None,
             unique_id: Optional[uuidlib.UUID] = None,
             progress: Optional[ProgressCallback] = None,
-            notify: Optional[Notify] = None) -> ConversionResult:
+            notify: Optional[Notify] = None,
+            checksums: Sequence[str] = ()) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
     holding only the blocks with data.  The destination appears only when
-    complete; the source is never changed.
+    complete; the source is never changed.  ``checksums`` (``'sha256'``,
+    ``'md5'``) are computed while writing, not by reading the output again,
+    and returned in ``ConversionResult.checksums``.
     """
     source, destination = os.fspath(source), os.fspath(destination)
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
-    if source_format not in (None, 'vhd') + FORMATS:
-        raise UsageError(None, f'unknown source format {source_format!r}')
-    unix_time = identity.resolve_timestamp(timestamp)
-    reproducible = unique_id is None and identity.is_reproducible(timestamp)
+    stamp = identity.Stamp.resolve(timestamp, unique_id)
     if os.path.exists(source) and _same_file(source, destination):
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
-    opened, actual = _open_source(source, source_format)
+    opened, actual = open_input(source, source_format, target_format)
     try:
-        if opened.size == 0:
-            raise VhdError(source, 'is empty: there is no disk to convert')
-
-        def make_footer(disk_type: int, size: int,
-                        digest: bytes = b'') -> Footer:
-            return identity.stamped_footer(disk_type, size, unix_time,
-                                           unique_id, reproducible, digest)
-
         def report(done: int) -> None:
             if progress:
                 progress(done, opened.size)
 
         try:
             with AtomicOutput(destination) as output:
-                result = _write(opened, output.fd, target_format, allocate_all,
-                                max_size, make_footer, report, notify,
-                                digest_content=reproducible)
+                if checksums:
+                    written, footer, sums = _write_forward(
+                        opened, output.fd, target_format, allocate_all,
+                        max_size, stamp, report, notify, checksums)
+                else:
+                    written, footer = _write(opened, output.fd, target_format,
+                                             allocate_all, max_size, stamp,
+                                             report, notify)
+                    sums = {}
                 opened.check_unchanged()
                 output.commit()
         except OSError as error:
             raise VhdError(destination, describe_os_error(error)) from None
     finally:
         opened.close()
-    footer = result.footer
     return ConversionResult(
         source=source, destination=destination, source_format=actual,
-        target_format=target_format, virtual_size=result.virtual_size,
-        file_size=result.file_size, allocated_blocks=result.allocated_blocks,
+        target_format=target_format, virtual_size=written.virtual_size,
+        file_size=written.file_size, allocated_blocks=written.allocated_blocks,
         unique_id=footer.uuid if footer else None,
-        timestamp=unix_time if footer else None)
+        timestamp=stamp.unix_time if footer else None, checksums=sums)
+
+
+def target_size(source: Source, target_format: str,
+                max_size: Optional[int] = None) -> Tuple[int, int]:
+    """Virtual size and BAT entries (0 unless dynamic) of the target."""
+    if target_format == 'dynamic':
+        return _dynamic_geometry(source, max_size)
+    if target_format == 'fixed':
+        return -(-source.size // c.SECTOR_SIZE) * c.SECTOR_SIZE, 0
+    return source.size, 0
+
+
+def planned(source: Source, target_format: str, allocate_all: bool,
+            max_size: Optional[int], stamp: Optional[identity.Stamp],
+            progress: Optional[Callable[[int], None]] = None,
+            notify: Optional[Notify] = None) -> Tuple[Plan, Optional[Footer]]:
+    """The layout of the target, and its footer, before writing a byte.
+
+    Finding the allocated blocks reads the data extents (the first page of
+    each, unless the UUID is derived from the content: then all of it).
+    With no ``stamp`` (measuring), no footer.
+    """
+    size, entries = target_size(source, target_format, max_size)
+    _note_padding(source, target_format, size, notify)
+    plan: Plan = (DynamicPlan(size, entries) if target_format == 'dynamic'
+                  else FlatPlan(size, footer=target_format == 'fixed'))
+    needs_digest = stamp is not None and stamp.needs_digest
+    digest = identity.ContentDigest(size) if needs_digest else None
+    plan_blocks(source, plan, allocate_all=allocate_all, digest=digest,
+                progress=progress)
+    if stamp is None or target_format == 'raw':
+        return plan, None
+    disk_type = (c.DISK_TYPE_DYNAMIC if target_format == 'dynamic'
+                 else c.DISK_TYPE_FIXED)
+    return plan, stamp.footer(disk_type, size,
+                              digest.digest() if digest else None)
+
+
+def _note_padding(source: Source, target_format: str, size: int,
+                  notify: Optional[Notify]) -> None:
+    if target_format == 'fixed' and size != source.size and notify:
+        notify(f'{source.path}: {source.size} bytes is not a whole number '
+               f'of sectors; padded with zeros to {size}')
+
+
+def _write_forward(source: Source, fd: int, target_format: str,
+                   allocate_all: bool, max_size: Optional[int],
+                   stamp: identity.Stamp, report: Callable[[int], None],
+                   notify: Optional[Notify], checksums: Sequence[str]
+                   ) -> Tuple[Written, Optional[Footer], Dict[str, str]]:
+    """Plan first, then write front to back, hashing the output on the way."""
+    plan, footer = planned(source, target_format, allocate_all, max_size,
+                           stamp, notify=notify)
+    length, sums = emit(plan, footer, source, FileSink(fd, Hashes(checksums)),
+                        report)
+    written = Written(plan.virtual_size, length,
+                      plan if isinstance(plan, DynamicPlan) else None)
+    return written, footer, sums
 
 
 def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
-           max_size: Optional[int], make_footer: Callable, report: Callable,
-           notify: Optional[Notify], digest_content: bool = True
-           ) -> WriteResult:
-    """Write the target; hash the content only if a UUID is derived from it."""
+           max_size: Optional[int], stamp: identity.Stamp,
+           report: Callable[[int], None], notify: Optional[Notify]
+           ) -> Tuple[Written, Optional[Footer]]:
+    """Write the data, then stamp the footer from what was written.
+
+    The content is hashed only when the UUID is derived from it.
+    """
+    size, entries = target_size(source, target_format, max_size)
+    digest = identity.ContentDigest(size) if stamp.needs_digest else None
     if target_format == 'dynamic':
-        size, entries = _dynamic_geometry(source, max_size)
-        return write_dynamic(
-            source, fd, virtual_size=size, max_table_entries=entries,
-            allocate_all=allocate_all, progress=report,
-            digest_content=digest_content,
-            make_footer=lambda digest: make_footer(c.DISK_TYPE_DYNAMIC, size,
-                                                   digest))
-    if target_format == 'fixed':
-        size = -(-source.size // c.SECTOR_SIZE) * c.SECTOR_SIZE
-        if size != source.size and notify:
-            notify(f'{source.path}: {source.size} bytes is not a whole number '
-                   f'of sectors; padded with zeros to {size}')
-        return write_fixed(source, fd, size=size, progress=report,
-                           footer=make_footer(c.DISK_TYPE_FIXED, size))
-    return write_raw(source, fd, size=source.size, progress=report)
+        written = write_dynamic(source, fd, DynamicPlan(size, entries),
+                                allocate_all=allocate_all, digest=digest,
+                                progress=report)
+        footer = stamp.footer(c.DISK_TYPE_DYNAMIC, size, written.digest)
+        finish_dynamic(fd, written.plan, footer)
+        return written, footer
+    _note_padding(source, target_format, size, notify)
+    written = write_plain(source, fd, size, digest=digest, progress=report)
+    if target_format == 'raw':
+        return written, None
+    footer = stamp.footer(c.DISK_TYPE_FIXED, size, written.digest)
+    written.file_size = finish_fixed(fd, size, footer)
+    return written, footer

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import hashlib
 import os
+import struct
 import time
 import uuid
 from typing import Mapping, Optional, Union
@@ -11,10 +14,12 @@ from typing import Mapping, Optional, Union
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make.blocks import Block, BlockReader, Data, Zeros
 
 # vhd-util check allows 30 minutes of clock skew; we allow none of our own.
 FUTURE_TOLERANCE = 0
-# The namespace of reproducible UUIDs: uuid5(NAMESPACE, sha256 hex digest).
+# The namespace of reproducible UUIDs: see derived_uuid.
 NAMESPACE = uuid.UUID('5b0f2d0e-7c44-5d6a-9a55-64696d2d7668')
 
 
@@ -77,21 +82,96 @@ def is_reproducible(explicit_timestamp: Union[str, int, None],
     return explicit_timestamp is None and bool(environ.get('SOURCE_DATE_EPOCH'))
 
 
-def derived_uuid(content_digest: bytes, timestamp: int) -> uuid.UUID:
-    """A UUID that is the same whenever the image and its timestamp are."""
-    return uuid.uuid5(NAMESPACE, f'{content_digest.hex()}:{timestamp}')
+class ContentDigest:
+    """The SHA-256 that names a disk's content, whatever format holds it.
+
+    ``sha256(u64be virtual size, then for each 2 MiB block holding a
+    non-zero byte, in increasing order: u32be block index, its 2 MiB)``.
+    Holes, written zeros and the zero padding of a last partial block all
+    count as zeros, so a raw image, its fixed VHD and its dynamic VHD
+    (sparse, fully allocated or preallocated) of one size give one digest.
+    """
+
+    def __init__(self, virtual_size: int):
+        self._hash = hashlib.sha256(struct.pack('>Q', virtual_size))
+
+    def add(self, block: Block) -> None:
+        """Hash one block (its pieces in hand); zero blocks count for nothing."""
+        if block.is_zero:
+            return
+        self._hash.update(struct.pack('>I', block.index))
+        for piece in block.pieces:
+            if isinstance(piece, Data):
+                self._hash.update(piece.data)
+            elif isinstance(piece, Zeros):
+                self._hash.update(_ZEROS[:piece.end - piece.start])
+            else:
+                raise ValueError('a block read without its data cannot be '
+                                 'hashed (BlockReader(need_data=True))')
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
 
 
-def stamped_footer(disk_type: int, size: int, unix_time: int,
-                   unique_id: Optional[uuid.UUID], reproducible: bool,
-                   content_digest: bytes = b'') -> Footer:
-    """The footer to write: the UUID as given, else derived from the content
-    when the build is reproducible, else random."""
-    if unique_id is None:
-        unique_id = (derived_uuid(content_digest, unix_time) if reproducible
-                     else uuid.uuid4())
-    return Footer.for_xenserver(disk_type, size, vhd_timestamp(unix_time),
-                                unique_id)
+_ZEROS = memoryview(bytes(c.BLOCK_SIZE))
+
+
+def content_digest(source: Source, virtual_size: int) -> bytes:
+    """Read ``source``'s data (not its holes) for its ``ContentDigest``.
+
+    For outputs written in place or streamed, where the UUID is needed
+    before the data goes out; the writers hash as they copy instead.
+    """
+    digest = ContentDigest(virtual_size)
+    for block in BlockReader(source, c.BLOCK_SIZE).data_blocks():
+        digest.add(block)
+    return digest.digest()
+
+
+def derived_uuid(content_digest: bytes, disk_type: int,
+                 timestamp: int) -> uuid.UUID:
+    """A UUID that is the same whenever the content, format and time are."""
+    kind = c.DISK_TYPE_NAMES[disk_type]
+    return uuid.uuid5(NAMESPACE, f'{content_digest.hex()}:{kind}:{timestamp}')
+
+
+@dataclasses.dataclass(frozen=True)
+class Stamp:
+    """The footer's time and UUID, resolved once per output.
+
+    ``needs_digest`` says whether the writer must hash the content: only a
+    reproducible build (``SOURCE_DATE_EPOCH``, no explicit UUID) derives
+    its UUID from it, and hashing costs more than the copy.
+    """
+
+    unix_time: int
+    unique_id: Optional[uuid.UUID] = None
+    reproducible: bool = False
+
+    @classmethod
+    def resolve(cls, timestamp: Union[str, int, None] = None,
+                unique_id: Optional[uuid.UUID] = None,
+                environ: Optional[Mapping[str, str]] = None) -> Stamp:
+        return cls(resolve_timestamp(timestamp, environ), unique_id,
+                   is_reproducible(timestamp, environ))
+
+    @property
+    def needs_digest(self) -> bool:
+        return self.unique_id is None and self.reproducible
+
+    def footer(self, disk_type: int, size: int,
+               content_digest: Optional[bytes] = None) -> Footer:
+        """The footer to write: the UUID as given, else derived from the
+        content when the build is reproducible, else random."""
+        unique_id = self.unique_id
+        if unique_id is None and self.reproducible:
+            if content_digest is None:
+                raise ValueError('a reproducible UUID needs the content digest')
+            unique_id = derived_uuid(content_digest, disk_type, self.unix_time)
+        elif unique_id is None:
+            unique_id = uuid.uuid4()
+        return Footer.for_xenserver(disk_type, size,
+                                    vhd_timestamp(self.unix_time), unique_id)
 
 
 def parse_uuid(text: str) -> uuid.UUID:

@@ -10,10 +10,8 @@ unsupported pair is an error.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
-import struct
 import uuid as uuidlib
 from typing import Callable, Dict, List, Mapping, Optional
 
@@ -24,6 +22,7 @@ from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.units import sector_padded
+from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.posix.io import file_size, pread_full
 from diskimage_vhd.sizes import format_size, parse_size, plural
 from diskimage_vhd.vhdutil.options import Usage, parse
@@ -96,7 +95,7 @@ def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
     if ends_in_footer(source) is not None:
         raise VhdError(source, 'already ends in a VHD footer; not adding '
                                'another (convert it from type 1 instead)')
-    unix_time = identity.resolve_timestamp(timestamp)
+    stamp = identity.Stamp.resolve(timestamp, unique_id)
     size = os.path.getsize(source)
     padded = sector_padded(size)
     if padded > c.MAX_VIRTUAL_SIZE:
@@ -104,10 +103,7 @@ def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
                                '2040 GiB')
     if padded == 0:
         raise VhdError(source, 'is empty: there is no disk to convert')
-    footer = identity.stamped_footer(
-        c.DISK_TYPE_FIXED, padded, unix_time, unique_id,
-        identity.is_reproducible(timestamp),
-        hashlib.sha256(struct.pack('>Q', padded) + b'fixed').digest())
+    footer = _fixed_footer(source, padded, stamp)
     if padded != size:
         warn(f'{source}: {size} bytes is not a whole number of sectors; '
              f'padded with zeros to {padded}')
@@ -136,6 +132,19 @@ def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
         raise
     say(f'{source}: RAW -> FIXED: footer added ({padded} bytes of data), '
         f'written to {target}')
+
+
+def _fixed_footer(source: str, size: int, stamp: identity.Stamp) -> Footer:
+    """The footer ``convert --to fixed`` would stamp on the same content.
+
+    A reproducible UUID needs the content digest: the input is read once
+    more for it (its holes are not), only then.
+    """
+    digest = None
+    if stamp.needs_digest:
+        with RawSource(source) as opened:
+            digest = identity.content_digest(opened, size)
+    return stamp.footer(c.DISK_TYPE_FIXED, size, digest)
 
 
 def fixed_to_raw(source: str, target: str, say: Callable[[str], None]) -> None:

@@ -9,10 +9,7 @@ The timestamp is now or ``SOURCE_DATE_EPOCH``; ``--timestamp`` and
 from __future__ import annotations
 
 import errno
-import functools
-import hashlib
 import os
-import struct
 import uuid as uuidlib
 from typing import Callable, List, Optional
 
@@ -23,9 +20,9 @@ from diskimage_vhd.errors import VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.layout import blocks_for
-from diskimage_vhd.image.sources import EmptySource
 from diskimage_vhd.vhdutil.options import Usage, number, parse
-from diskimage_vhd.make.writer import write_all, write_dynamic
+from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.writer import finish_dynamic, write_all
 
 SPEC = 'n:s:S:rh'
 LONG = ('timestamp=', 'uuid=')
@@ -33,13 +30,6 @@ USAGE = ('options: <-n name> <-s size (MB)> [-r reserve] [-h help] '
          '[<-S size (MB) for metadata preallocation (see vhd-util resize)>] '
          '[--timestamp TIME] [--uuid UUID]')
 MiB = 1024 * 1024
-
-
-def _footer_maker(disk_type: int, size: int, unix_time: int,
-                  unique_id: Optional[uuidlib.UUID], reproducible: bool
-                  ) -> Callable[[bytes], Footer]:
-    return functools.partial(identity.stamped_footer, disk_type, size,
-                             unix_time, unique_id, reproducible)
 
 
 def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
@@ -54,24 +44,19 @@ def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
     if reserved > MAX_PREALLOCATED_SIZE:
         raise VhdError(name, f'{metadata_mb} MB of metadata preallocation is '
                              'beyond the 2 TiB a VHD can address')
-    unix_time = identity.resolve_timestamp(timestamp)
-    reproducible = identity.is_reproducible(timestamp)
+    stamp = identity.Stamp.resolve(timestamp, unique_id)
+    # The disk holds only zeros: its content digest is its size alone.
+    digest = (identity.ContentDigest(size).digest() if stamp.needs_digest
+              else None)
     with AtomicOutput(name) as output:
         try:
             if reserve:
-                make = _footer_maker(c.DISK_TYPE_FIXED, size, unix_time,
-                                     unique_id, reproducible)
-                _write_fixed(output.fd, reserved, make(
-                    hashlib.sha256(struct.pack('>QQ?', size, reserved,
-                                               True)).digest()))
+                _write_fixed(output.fd, reserved,
+                             stamp.footer(c.DISK_TYPE_FIXED, size, digest))
             else:
-                write_dynamic(EmptySource(size, name), output.fd,
-                              virtual_size=size,
-                              max_table_entries=blocks_for(reserved),
-                              allocate_all=False,
-                              make_footer=_footer_maker(
-                                  c.DISK_TYPE_DYNAMIC, size, unix_time,
-                                  unique_id, reproducible))
+                finish_dynamic(output.fd,
+                               DynamicPlan(size, blocks_for(reserved)),
+                               stamp.footer(c.DISK_TYPE_DYNAMIC, size, digest))
             output.commit()
         except OSError as error:
             raise VhdError(name, describe_os_error(error)) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import unittest
+from unittest import mock
 
 from diskimage_vhd import convert
 from diskimage_vhd.make import identity
@@ -81,3 +82,83 @@ class TestReproducibleOutput(base.TempDirTestCase):
         self.assertNotEqual(first[68:84], second[68:84])
         with VhdImage(self.path('a.vhd')) as image:
             self.assertEqual(image.footer.uuid.version, 4)
+
+
+class TestIdentityFollowsContent(base.TempDirTestCase):
+    """One content digest names the disk, whatever writes it (issue 8)."""
+
+    EPOCH = '1700000000'
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.env = dict(os.environ, SOURCE_DATE_EPOCH=self.EPOCH)
+
+    def raw(self, name: str, writes: list, size: int = 6 * base.MiB) -> str:
+        return base.make_raw(self.path(name), size, writes)
+
+    def api(self, source: str, name: str, **options) -> bytes:
+        out = self.path(name)
+        with mock.patch.dict(os.environ, {'SOURCE_DATE_EPOCH': self.EPOCH}):
+            convert(source, out, **options)
+        with open(out, 'rb') as handle:
+            return handle.read()
+
+    def vhd_util(self, *args: str) -> None:
+        result = base.run_module('diskimage_vhd.vhdutil', *args,
+                                 cwd=self.tmp, env=self.env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_fixed_outputs_differ_with_content(self) -> None:
+        one = self.raw('one.raw', [(4096, b'one')])
+        two = self.raw('two.raw', [(4096, b'two')])
+        first = self.api(one, 'one.vhd', target_format='fixed')
+        second = self.api(two, 'two.vhd', target_format='fixed')
+        self.assertNotEqual(first[-512:][68:84], second[-512:][68:84])
+        self.assertEqual(first, self.api(one, 'again.vhd',
+                                         target_format='fixed'))
+
+    def test_vhd_util_raw_to_fixed_follows_content(self) -> None:
+        """``vhd-util convert -s 0 -t 1`` derived its UUID from the size only;
+        now it stamps exactly the footer ``convert --to fixed`` does."""
+        footers = []
+        for name, text in (('a', b'alpha'), ('b', b'bravo')):
+            raw = self.raw(name + '.raw', [(BLOCK_AND_A_BIT, text)])
+            expected = self.api(raw, name + '.api.vhd', target_format='fixed')
+            self.vhd_util('convert', '-i', name + '.raw', '-o',
+                          name + '.vhd', '-s', '0', '-t', '1')
+            with open(self.path(name + '.vhd'), 'rb') as handle:
+                produced = handle.read()
+            self.assertEqual(produced, expected)
+            footers.append(produced[-512:])
+        self.assertNotEqual(footers[0][68:84], footers[1][68:84])
+
+    def test_vhd_util_create_is_the_empty_disk_of_that_size(self) -> None:
+        """``vhd-util create`` (and ``-r``) derived their UUIDs from their
+        parameters; now an empty disk is named by its size, as converting
+        zeros of that size names it."""
+        zeros = self.raw('zeros.raw', [], size=4 * base.MiB)
+        self.vhd_util('create', '-n', 'd.vhd', '-s', '4')
+        self.vhd_util('create', '-n', 'f.vhd', '-s', '4', '-r')
+        for name, options in (('d.vhd', {}),
+                              ('f.vhd', {'target_format': 'fixed'})):
+            with self.subTest(name), open(self.path(name), 'rb') as handle:
+                self.assertEqual(handle.read(),
+                                 self.api(zeros, 'api-' + name, **options))
+
+    def test_same_content_in_any_format_same_dynamic_disk(self) -> None:
+        raw = self.raw('in.raw', [(0, base.random_bytes(5000, 1)),
+                                  (5 * base.MiB, b'end')])
+        direct = self.api(raw, 'direct.vhd')
+        fixed = self.path('in.fixed.vhd')
+        self.api(raw, 'in.fixed.vhd', target_format='fixed')
+        self.assertEqual(self.api(fixed, 'via-fixed.vhd'), direct)
+        full = self.api(raw, 'full.vhd', allocate_all=True)
+        self.assertEqual(full[68:84], direct[68:84])
+        other = self.api(self.raw('other.raw', [(0, b'x')]), 'other.vhd')
+        self.assertNotEqual(other[68:84], direct[68:84])
+        self.assertNotEqual(self.api(raw, 'as-fixed.vhd',
+                                     target_format='fixed')[-512:][68:84],
+                            direct[68:84])
+
+
+BLOCK_AND_A_BIT = base.BLOCK + 12345

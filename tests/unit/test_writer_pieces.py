@@ -10,10 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import uuid
 from unittest import mock
 
 from diskimage_vhd import convert
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.make import identity
+from diskimage_vhd.make.blocks import BlockReader, Copy, Data, Zeros
+from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.writer import finish_dynamic, write_dynamic
 from diskimage_vhd.image.reader import VhdImage
 from tests import base
 
@@ -45,13 +51,14 @@ class TestWriterPieces(base.TempDirTestCase):
         with open(raw, 'rb') as handle:
             data = handle.read()
         size = len(data)
-        digest = hashlib.sha256(struct.pack('>QI?', size, size // BLOCK, False))
+        digest = hashlib.sha256(struct.pack('>Q', size))
         for index in range(size // BLOCK):
             block = data[index * BLOCK:(index + 1) * BLOCK]
             if block.count(0) != len(block):
                 digest.update(struct.pack('>I', index))
                 digest.update(block)
-        expected = identity.derived_uuid(digest.digest(), EPOCH)
+        expected = uuid.uuid5(identity.NAMESPACE,
+                              f'{digest.hexdigest()}:dynamic:{EPOCH}')
         with mock.patch.dict(os.environ, {'SOURCE_DATE_EPOCH': str(EPOCH)}):
             result = convert(raw, self.path('out.vhd'))
         self.assertEqual(result.unique_id, expected)
@@ -68,3 +75,84 @@ class TestWriterPieces(base.TempDirTestCase):
         # Six blocks allocated (12 MiB), but only about 6 MiB of them is data.
         self.assertLess(allocated, 7 * MiB)
         self.assertEqual(os.path.getsize(out), result.file_size)
+
+
+class MemorySource:
+    """A disk in memory, implementing the Source protocol and nothing more.
+
+    ``copy_range`` copies nothing, so every ``Copy`` piece must go through
+    the reader's chunks: the writer has no other way to the bytes.
+    """
+
+    def __init__(self, data: bytes, extents: list):
+        self.path = '<memory>'
+        self.size = len(data)
+        self._data = data
+        self._extents = extents
+
+    def data_extents(self):
+        return iter(self._extents)
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        view[:] = self._data[offset:offset + len(view)]
+
+    def copy_range(self, fd: int, offset: int, length: int,
+                   out_offset: int) -> int:
+        return 0
+
+    def check_unchanged(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class TestWriterContract(base.TempDirTestCase):
+    """Typed pieces tile each block; the writer uses only the protocol."""
+
+    def test_pieces_tile_blocks_and_are_typed(self) -> None:
+        raw = base.make_raw(self.path('in.raw'), 24 * MiB, _writes())
+        with open(raw, 'rb') as handle:
+            data = handle.read()
+        with RawSource(raw) as source:
+            for need_data in (True, False):
+                reader = BlockReader(source, BLOCK, need_data=need_data)
+                for block in reader.data_blocks():
+                    position = 0
+                    expected = data[block.index * BLOCK:
+                                    (block.index + 1) * BLOCK]
+                    for piece in block.pieces:
+                        self.assertEqual(piece.start, position)
+                        position = piece.end
+                        wanted = expected[piece.start:piece.end]
+                        if isinstance(piece, Zeros):
+                            self.assertEqual(wanted.count(0), len(wanted))
+                        elif isinstance(piece, Data):
+                            self.assertEqual(bytes(piece.data), wanted)
+                        else:
+                            self.assertIsInstance(piece, Copy)
+                            self.assertFalse(need_data)
+                            got = b''.join(bytes(chunk) for _, chunk in
+                                           reader.chunks(block.index, piece))
+                            self.assertEqual(got, wanted)
+                    self.assertEqual(position, BLOCK)
+                    self.assertEqual(block.is_zero, expected.count(0) == BLOCK)
+
+    def test_any_source_of_the_protocol_converts(self) -> None:
+        raw = base.make_raw(self.path('in.raw'), 24 * MiB, _writes())
+        with open(raw, 'rb') as handle:
+            data = handle.read()
+        expected = self.path('expected.vhd')
+        convert(raw, expected, timestamp=EPOCH,
+                unique_id=base.FIXTURE_UUIDS['mixed.sparse.vhd'])
+        stamp = identity.Stamp(EPOCH, base.FIXTURE_UUIDS['mixed.sparse.vhd'])
+        source = MemorySource(data, [(0, len(data))])
+        out = self.path('memory.vhd')
+        with open(out, 'wb') as handle:
+            plan = DynamicPlan(len(data), len(data) // BLOCK)
+            written = write_dynamic(source, handle.fileno(), plan,
+                                    allocate_all=False)
+            finish_dynamic(handle.fileno(), written.plan,
+                           stamp.footer(c.DISK_TYPE_DYNAMIC, len(data)))
+        with open(out, 'rb') as produced, open(expected, 'rb') as wanted:
+            self.assertEqual(produced.read(), wanted.read())

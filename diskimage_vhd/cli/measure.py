@@ -1,0 +1,80 @@
+"""``diskimage-vhd measure``: the exact size ``convert`` would write."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any, Optional
+
+from diskimage_vhd import sizes
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.make.convert import FORMATS
+from diskimage_vhd.make.stream import measure
+from diskimage_vhd.sizes import format_size
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        'measure', help='print the exact size convert would write, without '
+                        'writing',
+        description='Print the exact size of the file "convert SOURCE" would '
+                    'write (and "convert SOURCE -" would stream), and the '
+                    'blocks it would allocate, without writing anything. '
+                    'Finding the data reads the first page of each data '
+                    'extent; holes are not read.')
+    parser.add_argument('source', metavar='SOURCE')
+    add_layout_options(parser)
+    parser.add_argument('--json', action='store_true', help='print JSON')
+
+
+def add_layout_options(parser: argparse.ArgumentParser) -> None:
+    """The options that decide the layout, as ``convert`` has them."""
+    parser.add_argument('--from', dest='source_format',
+                        choices=('raw', 'vhd', 'fixed', 'dynamic'),
+                        help='what SOURCE is (default: detected from its '
+                             'footer)')
+    parser.add_argument('--to', dest='target_format', choices=FORMATS,
+                        default='dynamic',
+                        help='what to write (default: %(default)s)')
+    parser.add_argument('--allocate-all', action='store_true',
+                        help='write every block, zeros included, as the old '
+                             'patched vhd-util did (dynamic only)')
+    parser.add_argument('--max-size', metavar='SIZE',
+                        help='preallocate metadata so XenServer can grow the '
+                             'disk online up to SIZE (e.g. 2T), like '
+                             '"vhd-util create -S" (dynamic only)')
+
+
+def layout_options(args: argparse.Namespace) -> dict:
+    """``--allocate-all`` and ``--max-size``, checked against ``--to``."""
+    if args.target_format != 'dynamic' and (args.allocate_all
+                                            or args.max_size):
+        raise UsageError(None, '--allocate-all and --max-size apply only to '
+                               '--to dynamic')
+    try:
+        max_size = (sizes.parse_size(args.max_size, 'M') if args.max_size
+                    else None)
+    except ValueError as error:
+        raise UsageError(None, f'--max-size: {error}') from None
+    return {'allocate_all': args.allocate_all, 'max_size': max_size}
+
+
+def run(args: argparse.Namespace, out: Optional[Any] = None) -> int:
+    result = measure(args.source, source_format=args.source_format,
+                     target_format=args.target_format,
+                     **layout_options(args))
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2,
+                         sort_keys=True), file=out)
+        return 0
+    kind = 'image' if result.target_format == 'raw' else 'VHD'
+    print(f'{result.source}: {result.target_format} {kind}', file=out)
+    print(f'  {"file size:":18}{format_size(result.file_size)} '
+          f'({result.file_size} bytes)', file=out)
+    print(f'  {"virtual size:":18}{format_size(result.virtual_size)} '
+          f'({result.virtual_size} bytes)', file=out)
+    if result.target_format == 'dynamic':
+        print(f'  {"allocated blocks:":18}{result.allocated_blocks} of '
+              f'{result.blocks}', file=out)
+    return 0

@@ -1,0 +1,93 @@
+"""Where ``convert`` writes: a file or standard output, and checksum files.
+
+Checksum files are in the format of ``sha256sum``/``md5sum`` (and of
+diskimage-builder's ``--checksum`` files, ``sha256sum IMAGE > IMAGE.sha256``):
+``HEX  NAME``, NAME being the output as named on the command line (``-``
+for standard output).  The sums are computed while the image is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Dict
+
+from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
+from diskimage_vhd.make.emit import CHECKSUMS
+from diskimage_vhd.make.stream import STDOUT_NAME, stream
+from diskimage_vhd.posix.atomic import AtomicOutput
+
+STDOUT_FILENO = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--checksum', action='append', choices=CHECKSUMS,
+                        default=[], metavar='ALGO',
+                        help='also write DESTINATION.ALGO in the format of '
+                             'sha256sum/md5sum, computed while writing '
+                             '(sha256 or md5; repeatable)')
+    parser.add_argument('--checksum-file', action='append', default=[],
+                        metavar='ALGO=PATH',
+                        help='write the ALGO checksum of the output to PATH '
+                             '(repeatable; the way to get checksums when '
+                             'DESTINATION is -)')
+
+
+def checksum_files(args: argparse.Namespace) -> Dict[str, list]:
+    """``{algorithm: [paths]}`` from ``--checksum`` and ``--checksum-file``."""
+    files: Dict[str, list] = {}
+    if args.checksum and args.destination == STDOUT_NAME:
+        raise UsageError(None, '--checksum names files beside DESTINATION; '
+                               'with - use --checksum-file ALGO=PATH')
+    for algorithm in args.checksum:
+        files.setdefault(algorithm, []).append(
+            f'{args.destination}.{algorithm}')
+    for item in args.checksum_file:
+        algorithm, _, path = item.partition('=')
+        if algorithm not in CHECKSUMS or not path:
+            raise UsageError(None, f'--checksum-file {item!r}: expected '
+                                   f'ALGO=PATH, ALGO one of '
+                                   f'{", ".join(CHECKSUMS)}')
+        files.setdefault(algorithm, []).append(path)
+    return files
+
+
+def checksum_line(hexdigest: str, name: str) -> str:
+    """One line as ``sha256sum`` prints it, names with ``\\`` or a newline
+    escaped the way GNU coreutils escapes them."""
+    if any(char in name for char in '\\\n\r'):
+        escaped = (name.replace('\\', '\\\\').replace('\n', '\\n')
+                   .replace('\r', '\\r'))
+        return f'\\{hexdigest}  {escaped}\n'
+    return f'{hexdigest}  {name}\n'
+
+
+def write_checksum_files(sums: Dict[str, str], files: Dict[str, list],
+                         name: str) -> None:
+    """Each checksum file, whole or not at all, after the image."""
+    for algorithm, paths in files.items():
+        line = checksum_line(sums[algorithm], name).encode()
+        for path in paths:
+            with AtomicOutput(path) as output:
+                try:
+                    os.write(output.fd, line)
+                    output.commit()
+                except OSError as error:
+                    raise VhdError(path, describe_os_error(error)) from None
+
+
+def to_stdout(args: argparse.Namespace, **options: Any) -> Any:
+    """Stream the conversion to standard output, refusing a terminal."""
+    fd = STDOUT_FILENO
+    try:
+        os.fstat(fd)
+    except OSError as error:
+        raise VhdError(STDOUT_NAME, describe_os_error(error)) from None
+    if os.isatty(fd):
+        raise UsageError(None, 'refusing to write a disk image to a '
+                               'terminal; redirect standard output or name '
+                               'a file')
+    if sys.stdout is not None:
+        sys.stdout.flush()
+    return stream(args.source, fd, **options)

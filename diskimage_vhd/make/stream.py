@@ -1,0 +1,122 @@
+"""Measuring a conversion, and writing it to a pipe in one forward pass.
+
+The layout of the target follows from which blocks hold data, so it can be
+known before the first byte is written: ``measure`` finds it (reading the
+data extents, never the holes) and ``stream`` then writes the very bytes
+``convert`` would write to a file, front to back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid as uuidlib
+from typing import Optional, Sequence, Union
+
+from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.make import identity
+from diskimage_vhd.make.convert import (
+    ConversionResult, Notify, ProgressCallback, open_input, planned)
+from diskimage_vhd.make.emit import Hashes, StreamSink, emit
+from diskimage_vhd.make.plan import DynamicPlan
+
+STDOUT_NAME = '-'
+
+
+@dataclasses.dataclass
+class Measurement:
+    """What ``convert`` would write, found without writing it."""
+
+    source: str
+    source_format: str
+    target_format: str
+    virtual_size: int
+    file_size: int
+    allocated_blocks: int  # dynamic only; 0 otherwise
+    blocks: int  # blocks of the virtual disk (dynamic only; 0 otherwise)
+
+
+def measure(source: Union[str, os.PathLike], *,
+            source_format: Optional[str] = None,
+            target_format: str = 'dynamic', allocate_all: bool = False,
+            max_size: Optional[int] = None) -> Measurement:
+    """The exact size of the file ``convert`` would write, and its blocks.
+
+    Costs finding the data: the data extents are probed (the first page
+    of each piece), holes are not read; ``allocate_all`` reads nothing.
+    """
+    path = os.fspath(source)
+    opened, actual = open_input(path, source_format, target_format)
+    try:
+        plan, _ = planned(opened, target_format, allocate_all, max_size, None)
+    finally:
+        opened.close()
+    dynamic = isinstance(plan, DynamicPlan)
+    return Measurement(path, actual, target_format, plan.virtual_size,
+                       plan.file_size, plan.allocated_blocks,
+                       plan.blocks if dynamic else 0)
+
+
+def stream(source: Union[str, os.PathLike], fd: int, *,
+           source_format: Optional[str] = None,
+           target_format: str = 'dynamic', allocate_all: bool = False,
+           max_size: Optional[int] = None,
+           timestamp: Union[str, int, None] = None,
+           unique_id: Optional[uuidlib.UUID] = None,
+           progress: Optional[ProgressCallback] = None,
+           notify: Optional[Notify] = None,
+           checksums: Sequence[str] = (),
+           name: str = STDOUT_NAME) -> ConversionResult:
+    """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
+
+    Byte for byte what ``convert`` writes to a file given the same
+    timestamp and UUID; its length is ``measure``'s.  Two passes over the
+    source: the first finds the allocated blocks (and, for a UUID derived
+    from the content, reads and hashes all the data), the second copies.
+    A reader that goes away is an error naming ``name``; so is a source
+    changed meanwhile (the stream is then not a consistent disk).
+    """
+    path = os.fspath(source)
+    stamp = identity.Stamp.resolve(timestamp, unique_id)
+    opened, actual = open_input(path, source_format, target_format)
+    sink = StreamSink(fd, Hashes(checksums))
+    try:
+        first, second = _passes(progress, opened.size, stamp.needs_digest)
+        plan, footer = planned(opened, target_format, allocate_all, max_size,
+                               stamp, first, notify)
+        try:
+            length, sums = emit(plan, footer, opened, sink, second)
+        except BrokenPipeError:
+            raise VhdError(name, 'the reader closed the pipe after '
+                                 f'{sink.position} of {plan.file_size} '
+                                 'bytes; the stream is incomplete') from None
+        except OSError as error:
+            raise VhdError(name, describe_os_error(error)) from None
+        try:
+            opened.check_unchanged()
+        except VhdError:
+            raise VhdError(path, 'changed while being streamed; the stream '
+                                 'is not a consistent disk') from None
+    finally:
+        opened.close()
+    return ConversionResult(
+        source=path, destination=name, source_format=actual,
+        target_format=target_format, virtual_size=plan.virtual_size,
+        file_size=length, allocated_blocks=plan.allocated_blocks,
+        unique_id=footer.uuid if footer else None,
+        timestamp=stamp.unix_time if footer else None, checksums=sums)
+
+
+def _passes(progress: Optional[ProgressCallback], total: int,
+            reads_twice: bool) -> tuple:
+    """Progress callbacks for the planning pass and the copying pass.
+
+    When the first pass reads all the data (to hash it), each pass counts
+    for half; otherwise the first is quick and only the copy is reported.
+    """
+    if progress is None:
+        return None, None
+    if not reads_twice:
+        return None, lambda done: progress(done, total)
+    return (lambda done: progress(min(done, total) // 2, total),
+            lambda done: progress(total // 2 + min(done, total) // 2, total))

@@ -1,0 +1,182 @@
+"""A VHD presented as a read-only, seekable file, made on demand.
+
+For uploaders: the bytes ``convert`` would write, generated for whatever
+range is asked (so parallel segments can be sent), without the VHD being
+written anywhere.  Opening it costs ``measure``'s pass (or, for a UUID
+derived from the content, one read of the data); every read after that
+costs the source bytes it covers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import uuid as uuidlib
+from typing import Optional, Union
+
+from diskimage_vhd.errors import VhdError
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make import identity
+from diskimage_vhd.make.convert import open_input, planned
+from diskimage_vhd.make.plan import (
+    BITMAP, DATA, FOOTER, METADATA, ZEROS, Plan)
+
+
+class _Image:
+    """What every view of one VHD shares: the source, plan and footer."""
+
+    def __init__(self, source: Source, plan: Plan, footer: Optional[Footer]):
+        self.source = source
+        self.plan = plan
+        self.footer = footer
+        self.footer_bytes = footer.pack() if footer else b''
+        self.views = 0
+        self._metadata: Optional[bytes] = None
+        self._lock = threading.Lock()
+
+    @property
+    def metadata(self) -> bytes:
+        """Footer copy, header, BAT and batmap: a few MiB at most, made once."""
+        with self._lock:
+            if self._metadata is None and self.footer is not None:
+                self._metadata = b''.join(
+                    data for _, data in self.plan.metadata(self.footer))
+        return self._metadata or b''
+
+    def read_at(self, offset: int, view: memoryview) -> int:
+        """Fill ``view`` from ``offset`` of the VHD; bytes filled (short at
+        the end).  Positional, so threads may share one ``_Image``."""
+        end = min(offset + len(view), self.plan.file_size)
+        if offset >= end:
+            return 0
+        for region in self.plan.regions(offset):
+            if region.end <= offset:
+                continue
+            if region.start >= end:
+                break
+            lo, hi = max(region.start, offset), min(region.end, end)
+            part = view[lo - offset:hi - offset]
+            if region.kind == METADATA:
+                part[:] = self.metadata[lo:hi]
+            elif region.kind == FOOTER:
+                part[:] = self.footer_bytes[lo - region.start:hi - region.start]
+            elif region.kind == ZEROS:
+                part[:] = bytes(hi - lo)
+            elif region.kind == BITMAP:
+                part[:] = b'\xff' * (hi - lo)
+            elif region.kind == DATA:
+                self._data(region.origin + lo - region.start, part)
+        return end - offset
+
+    def _data(self, virtual: int, part: memoryview) -> None:
+        """Virtual disk bytes; past the source's end (padding), zeros."""
+        inside = max(0, min(len(part), self.source.size - virtual))
+        if inside:
+            self.source.read_into(virtual, part[:inside])
+        if inside < len(part):
+            part[inside:] = bytes(len(part) - inside)
+
+
+class VhdFile(io.RawIOBase):
+    """The VHD of a source as a read-only binary file of known length.
+
+    ``len(f)`` (or ``f.size``) is the exact length; ``seek``, ``read``,
+    ``readinto`` behave as on a file; ``segment(start, length)`` gives an
+    independent file over a part of it (sharing the source and the plan)
+    for parallel uploads.  The source must not change while in use: reading
+    to the end checks it did not.
+    """
+
+    def __init__(self, source: Union[str, os.PathLike], *,
+                 source_format: Optional[str] = None,
+                 target_format: str = 'dynamic', allocate_all: bool = False,
+                 max_size: Optional[int] = None,
+                 timestamp: Union[str, int, None] = None,
+                 unique_id: Optional[uuidlib.UUID] = None,
+                 _image: Optional[_Image] = None, _start: int = 0,
+                 _length: Optional[int] = None):
+        super().__init__()
+        if _image is None:
+            stamp = identity.Stamp.resolve(timestamp, unique_id)
+            opened, _ = open_input(os.fspath(source), source_format,
+                                   target_format)
+            try:
+                plan, footer = planned(opened, target_format, allocate_all,
+                                       max_size, stamp)
+            except BaseException:
+                opened.close()
+                raise
+            _image = _Image(opened, plan, footer)
+        self._image = _image
+        self._image.views += 1
+        self._start = _start
+        self.size = (_image.plan.file_size - _start if _length is None
+                     else _length)
+        self._position = 0
+
+    @property
+    def footer(self) -> Optional[Footer]:
+        """The footer (UUID, timestamp) of the VHD; None for a raw target."""
+        return self._image.footer
+
+    def __len__(self) -> int:
+        return self.size
+
+    def segment(self, start: int, length: int) -> VhdFile:
+        """An independent file over ``[start, start + length)`` of this one."""
+        self._check_open()
+        if start < 0 or length < 0 or start + length > self.size:
+            raise ValueError('segment outside the file')
+        return VhdFile('', _image=self._image, _start=self._start + start,
+                       _length=length)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position,
+                io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError('negative seek position')
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: Union[bytearray, memoryview]) -> int:
+        self._check_open()
+        view = memoryview(buffer).cast('B')
+        length = max(0, min(len(view), self.size - self._position))
+        done = self._image.read_at(self._start + self._position,
+                                   view[:length])
+        self._position += done
+        if done and self._start + self._position == \
+                self._image.plan.file_size:
+            self._verify()
+        return done
+
+    def _verify(self) -> None:
+        try:
+            self._image.source.check_unchanged()
+        except VhdError:
+            raise VhdError(self._image.source.path, 'changed while being '
+                           'read; the VHD is not a consistent disk') from None
+
+    def close(self) -> None:
+        if not self.closed:
+            self._image.views -= 1
+            if self._image.views == 0:
+                self._image.source.close()
+        super().close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError('I/O operation on closed file')
