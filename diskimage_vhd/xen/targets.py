@@ -1,0 +1,144 @@
+"""Is a VHD ready for import into XenServer, or into Rackspace's cloud?
+
+``assess`` applies every rule of the target: ``xenserver`` is vhd-util
+check plus the footer's rules (readiness.py); ``rackspace`` adds what nova's
+XenAPI driver and Cloud Files do with the disk (rackspace.py).  The result
+also carries the Glance properties to upload the image with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Dict, List, Optional, Union
+
+from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.xen import rackspace
+from diskimage_vhd.xen.checker import CheckReport, check
+from diskimage_vhd.xen.readiness import Finding, Level, footer_findings
+
+TARGETS = ('xenserver', 'rackspace')
+GIB = 1024 ** 3
+
+
+@dataclasses.dataclass
+class Readiness:
+    """The verdict for one target: the check report, findings, properties."""
+
+    target: str
+    report: CheckReport
+    findings: List[Finding]
+    image_properties: Dict[str, Union[str, int]]
+
+    def at(self, level: Level) -> List[Finding]:
+        return [f for f in self.findings if f.level is level]
+
+    @property
+    def problems(self) -> List[Finding]:
+        return self.at(Level.PROBLEM)
+
+    @property
+    def warnings(self) -> List[Finding]:
+        return self.at(Level.WARNING)
+
+    @property
+    def notes(self) -> List[Finding]:
+        return self.at(Level.NOTE)
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> Dict[str, object]:
+        """``check --json``'s keys, plus the target's; ``warnings`` become
+        objects with a code, as ``problems`` and ``notes`` are."""
+        result = self.report.to_dict()
+        result.update({
+            'target': self.target, 'ready': self.ready,
+            'problems': [f.to_dict() for f in self.problems],
+            'warnings': [f.to_dict() for f in self.warnings],
+            'notes': [f.to_dict() for f in self.notes],
+            'image_properties': dict(self.image_properties),
+        })
+        return result
+
+
+def assess(path: Union[str, os.PathLike], target: str,
+           now: Optional[float] = None,
+           check_bitmaps: bool = False) -> Readiness:
+    """Apply every rule of ``target`` to the VHD at ``path``.
+
+    An unreadable file raises VhdError; a corrupt one is a problem.
+    """
+    if target not in TARGETS:
+        raise ValueError(f'unknown target {target!r}')
+    path = os.fspath(path)
+    now = time.time() if now is None else now
+    report = check(path, check_bitmaps=check_bitmaps, now=now)
+    findings: List[Finding] = []
+    if not report.valid:
+        detail = f' ({report.detail})' if report.detail else ''
+        findings.append(Finding(
+            Level.PROBLEM, 'vhd-util-check',
+            f'vhd-util check fails: {report.error}{detail}',
+            'the os-xenapi import plugin refuses it (_validate_vhd): '
+            'convert the image again'))
+    try:
+        image: Optional[VhdImage] = VhdImage(path)
+    except VhdError as error:
+        if report.valid:  # the checker read it; the reader should too
+            raise
+        image, footer, reason = None, _raw_footer(path), error.problem
+    if image is not None:
+        with image:
+            footer = image.footer
+            batmap = image.batmap_header is not None
+            findings += footer_findings(footer, batmap if image.is_dynamic
+                                        else None, now)
+            if target == 'rackspace':
+                findings += rackspace.disk_findings(image)
+                auto = rackspace.auto_disk_config(image)
+    else:
+        if footer is not None:
+            findings += footer_findings(footer, None, now)
+        if target == 'rackspace':
+            auto = rackspace.AutoDiskConfig(False, f'unreadable: {reason}')
+    size = footer.current_size if footer is not None else 0
+    properties: Dict[str, Union[str, int]] = {
+        'disk_format': 'vhd', 'container_format': 'ovf',
+        'min_disk': -(-size // GIB)}
+    if target == 'rackspace':
+        properties['auto_disk_config'] = 'True' if auto.enabled else 'False'
+        if not auto.enabled:
+            findings.append(auto.finding())
+        findings += rackspace.upload_findings(os.path.getsize(path))
+    findings.append(properties_note(properties))
+    order = list(Level)
+    findings.sort(key=lambda f: order.index(f.level))
+    return Readiness(target, report, findings, properties)
+
+
+def properties_note(properties: Dict[str, Union[str, int]]) -> Finding:
+    """The Glance properties to upload with, as a note."""
+    listed = ' '.join(f'{key}={value}' for key, value in properties.items())
+    return Finding(Level.NOTE, 'image-properties',
+                   f'upload with the image properties {listed}',
+                   'min_disk is the virtual size in GiB, rounded up')
+
+
+def _raw_footer(path: str) -> Optional[Footer]:
+    """The last 512 bytes as a footer, for a file the reader refuses."""
+    try:
+        with open(path, 'rb') as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() < c.FOOTER_SIZE:
+                return None
+            handle.seek(-c.FOOTER_SIZE, os.SEEK_END)
+            footer = Footer.parse(handle.read(c.FOOTER_SIZE))
+    except OSError as error:
+        raise VhdError(path, describe_os_error(error)) from None
+    return footer if footer.cookie == c.FOOTER_COOKIE else None
