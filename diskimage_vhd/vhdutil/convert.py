@@ -25,6 +25,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.sizes import format_size, parse_size, plural
 from diskimage_vhd.vhdutil.options import Usage, parse
+from diskimage_vhd.vhdutil.target import check_output, dib_target
 
 SPEC = 'i:o:s:t:h'
 LONG = ('timestamp=', 'uuid=')
@@ -196,9 +197,13 @@ def run(args: List[str], out: Callable[[str], None],
         fixed_to_raw(source, target, out)
     elif pair in (('fixed', 'dynamic'), ('dynamic', 'fixed')):
         options = environment_options(environ) if pair[1] == 'dynamic' else {}
+        # DIB's last step: check the image for its importer (target.py).
+        importer = dib_target(environ) if pair[1] == 'dynamic' else None
         via_backup(source, target, pair[0], pair[1],
                    dict(options, timestamp=timestamp, unique_id=unique_id),
                    out)
+        if importer:
+            check_output(target, importer, err_out)
     else:
         out(UNSUPPORTED)
         return errno.EINVAL

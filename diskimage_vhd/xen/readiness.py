@@ -19,6 +19,8 @@ from typing import List, Optional
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 
+# The importers ``check --for`` knows; rackspace is xenserver and more.
+TARGETS = ('xenserver', 'rackspace')
 # vhd-util allows this much clock skew for NFS servers.
 TIMESTAMP_MAX_SLACK = 1800
 # Above 1 TiB, imports fail on XenServer before 7.6.

@@ -17,11 +17,12 @@ from diskimage_vhd.errors import VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.sizes import plural
 from diskimage_vhd.xen import rackspace
 from diskimage_vhd.xen.checker import CheckReport, check
-from diskimage_vhd.xen.readiness import Finding, Level, footer_findings
+from diskimage_vhd.xen.readiness import (
+    TARGETS, Finding, Level, footer_findings)
 
-TARGETS = ('xenserver', 'rackspace')
 GIB = 1024 ** 3
 
 
@@ -142,3 +143,25 @@ def _raw_footer(path: str) -> Optional[Footer]:
     except OSError as error:
         raise VhdError(path, describe_os_error(error)) from None
     return footer if footer.cookie == c.FOOTER_COOKIE else None
+
+
+def report_lines(readiness: Readiness, path: str,
+                 quiet: bool = False) -> List[str]:
+    """One line a finding, worst first, then the verdict: for people.
+
+    ``quiet`` keeps only the problems, and the verdict when there are some.
+    """
+    lines = [f'{f.level.value}: {f.text} [{f.code}]'
+             for f in readiness.findings
+             if not quiet or f.level is Level.PROBLEM]
+    if readiness.ready and quiet:
+        return lines
+    if readiness.ready:
+        warned = len(readiness.warnings)
+        extra = (f', with {plural(warned, "warning")}' if warned else '')
+        lines.append(f'{path} is ready for {readiness.target}{extra}')
+    else:
+        codes = ', '.join(dict.fromkeys(f.code for f in readiness.problems))
+        lines.append(f'{path} is not ready for {readiness.target}: '
+                     f'{plural(len(readiness.problems), "problem")} ({codes})')
+    return lines
