@@ -2,22 +2,31 @@
 
 The API has the powers of the ``diskimage-vhd`` command: ``convert`` (raw,
 fixed and dynamic in every direction), ``inspect`` (a summary as a dict) and
-``check`` (every rule of ``vhd-util check`` plus XenServer readiness).
+``check`` (every rule of ``vhd-util check`` plus XenServer readiness) and
+``assess`` (readiness for import into XenServer or Rackspace).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from diskimage_vhd.make.convert import ConversionResult, convert
 from diskimage_vhd.errors import InvalidVhdError, VhdError
 from diskimage_vhd.image.summary import inspect
 
-__all__ = ['ConversionResult', 'InvalidVhdError', 'VhdError', 'check',
-           'convert', 'inspect']
+__all__ = ['ConversionResult', 'InvalidVhdError', 'VhdError', 'assess',
+           'check', 'convert', 'inspect']
 
 
 def check(path: str, check_bitmaps: bool = False) -> Any:
     """Check ``path`` as ``vhd-util check`` does; see ``checker.CheckReport``."""
     from diskimage_vhd.xen.checker import check as run_check
     return run_check(path, check_bitmaps=check_bitmaps)
+
+
+def assess(path: str, target: str, now: Optional[float] = None) -> Any:
+    """Apply every rule of ``target`` (xenserver or rackspace) to ``path``,
+    judging its timestamp against ``now`` (default the clock); see
+    ``diskimage_vhd.xen.targets.Readiness``."""
+    from diskimage_vhd.xen.targets import assess as run_assess
+    return run_assess(path, target, now=now)
