@@ -88,13 +88,20 @@ def assess(path: Union[str, os.PathLike], target: str,
             f'vhd-util check fails: {report.error}{detail}',
             'the os-xenapi import plugin refuses it (_validate_vhd): '
             'convert the image again'))
+    auto: Optional[rackspace.AutoDiskConfig] = None  # judged for rackspace
     try:
-        image: Optional[VhdImage] = VhdImage(path)
+        image = VhdImage(path)
     except VhdError as error:
         if report.valid:  # the checker read it; the reader should too
             raise
-        image, footer, reason = None, _raw_footer(path), error.problem
-    if image is not None:
+        # vhd-util-check already says what is wrong; judge what can be.
+        footer = _raw_footer(path)
+        if footer is not None:
+            findings += footer_findings(footer, None, now)
+        if target == 'rackspace':
+            auto = rackspace.AutoDiskConfig(
+                False, f'the disk cannot be read ({error.problem})')
+    else:
         with image:
             footer = image.footer
             batmap = image.batmap_header is not None
@@ -103,19 +110,15 @@ def assess(path: Union[str, os.PathLike], target: str,
             if target == 'rackspace':
                 findings += rackspace.disk_findings(image)
                 auto = rackspace.auto_disk_config(image)
-    else:
-        if footer is not None:
-            findings += footer_findings(footer, None, now)
-        if target == 'rackspace':
-            auto = rackspace.AutoDiskConfig(False, f'unreadable: {reason}')
     size = footer.current_size if footer is not None else 0
     properties: Dict[str, Union[str, int]] = {
         'disk_format': 'vhd', 'container_format': 'ovf',
         'min_disk': -(-size // GIB)}
-    if target == 'rackspace':
+    if auto is not None:
         properties['auto_disk_config'] = 'True' if auto.enabled else 'False'
         if not auto.enabled:
             findings.append(auto.finding())
+    if target == 'rackspace':
         findings += rackspace.upload_findings(os.path.getsize(path))
     findings.append(properties_note(properties))
     order = list(Level)

@@ -203,6 +203,16 @@ class TestXenServerRules(ReadinessTestCase):
         self.assertEqual(base.run_module('diskimage_vhd', 'check',
                                          vhd).returncode, 22)
 
+    def test_raw_image_is_not_a_vhd(self) -> None:
+        readiness = self.assertProblem(self.raw, 'vhd-util-check')
+        self.assertEqual(codes(readiness, Level.PROBLEM), ['vhd-util-check'])
+        self.assertEqual(readiness.image_properties['auto_disk_config'],
+                         'False')
+        self.assertIn('the disk cannot be read', readiness.warnings[0].message)
+        xen = assess(self.raw, 'xenserver')
+        self.assertEqual(codes(xen, Level.WARNING), [])
+        self.assertNotIn('auto_disk_config', xen.image_properties)
+
     def test_fixed_disk(self) -> None:
         vhd = self.vhd(self.raw, target_format='fixed')
         self.assertProblem(vhd, 'fixed-disk')
