@@ -97,8 +97,9 @@ def footer_findings(footer: Footer, batmap_present: Optional[bool],
     if footer.hidden:
         add(Level.PROBLEM, 'hidden',
             'hidden flag set: the os-xenapi import plugin refuses a hidden '
-            'leaf (_assert_vhd_not_hidden)', 'clear it ("vhd-util set -f '
-            'hidden -v 0" on XenServer) or ' + RECONVERT)
+            'leaf (_assert_vhd_not_hidden)',
+            'clear it ("vhd-util set -n FILE -f hidden -v 0" on XenServer) '
+            'or ' + RECONVERT)
     if footer.current_size % c.BLOCK_SIZE:
         add(Level.WARNING, 'partial-block',
             f'virtual size {footer.current_size} bytes is not a whole number '
