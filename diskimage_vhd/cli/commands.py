@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TextIO
 
 from diskimage_vhd import check, dib
 
 from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
 from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.errors import UsageError
 from diskimage_vhd.make.convert import convert
 from diskimage_vhd.make.stream import STDOUT_NAME
 from diskimage_vhd.make.identity import parse_uuid
@@ -19,6 +20,7 @@ from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.sizes import format_size, plural
 from diskimage_vhd.image.summary import inspect
 from diskimage_vhd.version import version_string
+from diskimage_vhd.xen.readiness import TARGETS
 
 PROG = 'diskimage-vhd'
 
@@ -62,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
                       help='disk UUID (default: random; derived from the '
                            'content when SOURCE_DATE_EPOCH is set)')
     outputs.add_arguments(conv)
+    conv.add_argument('--for', dest='target', choices=TARGETS,
+                      help='then check the output is ready for import into '
+                           'TARGET, print the findings and exit 22 (keeping '
+                           'the output) if it is not')
     conv.add_argument('-q', '--quiet', action='store_true',
                       help='print nothing but errors')
 
@@ -76,8 +82,14 @@ def _parser() -> argparse.ArgumentParser:
                       'readiness',
         description='Check FILE against every rule of vhd-util check, and '
                     'warn about what would misbehave on XenServer. Exit 0 if '
-                    'valid (warnings may be listed), 22 if invalid.')
+                    'valid (warnings may be listed), 22 if invalid. With '
+                    '--for TARGET, apply every rule of that importer '
+                    '(problems, warnings, notes) and exit 22 on any problem.')
     chk.add_argument('file', metavar='FILE')
+    chk.add_argument('--for', dest='target', choices=TARGETS,
+                     help='check readiness for import into TARGET: '
+                          'xenserver, or rackspace (adds the partition and '
+                          'upload rules)')
     chk.add_argument('-b', '--bitmaps', action='store_true',
                      help="also read each allocated block's sector bitmap")
     chk.add_argument('--json', action='store_true', help='print JSON')
@@ -95,6 +107,10 @@ def _parser() -> argparse.ArgumentParser:
 def _convert(args: argparse.Namespace) -> int:
     layout = measure_cli.layout_options(args)
     files = outputs.checksum_files(args)
+    if args.target and (args.target_format == 'raw'
+                        or args.destination == STDOUT_NAME):
+        raise UsageError(None, '--for checks a VHD file; it does not apply to '
+                               '--to raw or to standard output')
     unique_id = parse_uuid(args.uuid) if args.uuid else None
     progress = None if args.quiet else Progress(f'converting {args.source}', 1)
 
@@ -121,6 +137,9 @@ def _convert(args: argparse.Namespace) -> int:
               f'{"VHD" if result.target_format != "raw" else "image"}, '
               f'{format_size(result.virtual_size)} virtual, '
               f'{format_size(result.file_size)} file{blocks}', file=sys.stderr)
+    if args.target:
+        return _check_for(result.destination, args.target, stream=sys.stderr,
+                          quiet=args.quiet)
     return 0
 
 
@@ -158,6 +177,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.target:
+        return _check_for(args.file, args.target, args.json, args.bitmaps)
     report = check(args.file, check_bitmaps=args.bitmaps)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
@@ -169,6 +190,21 @@ def _check(args: argparse.Namespace) -> int:
         for warning in report.warnings:
             print(f'warning: {warning}')
     return 0 if report.valid else 22
+
+
+def _check_for(path: str, target: str, as_json: bool = False,
+               bitmaps: bool = False, stream: TextIO = sys.stdout,
+               quiet: bool = False) -> int:
+    """``check --for`` (and ``convert --for``): findings, then a verdict."""
+    from diskimage_vhd.xen.targets import assess, report_lines
+    readiness = assess(path, target, check_bitmaps=bitmaps)
+    if as_json:
+        print(json.dumps(readiness.to_dict(), indent=2, sort_keys=True),
+              file=stream)
+    else:
+        for line in report_lines(readiness, path, quiet):
+            print(line, file=stream)
+    return 0 if readiness.ready else 22
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:

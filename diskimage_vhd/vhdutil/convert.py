@@ -26,6 +26,7 @@ from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.posix.io import file_size, pread_full
 from diskimage_vhd.sizes import format_size, parse_size, plural
 from diskimage_vhd.vhdutil.options import Usage, parse
+from diskimage_vhd.vhdutil.target import check_output, dib_target
 
 SPEC = 'i:o:s:t:h'
 LONG = ('timestamp=', 'uuid=')
@@ -207,9 +208,13 @@ def run(args: List[str], out: Callable[[str], None],
         fixed_to_raw(source, target, out)
     elif pair in (('fixed', 'dynamic'), ('dynamic', 'fixed')):
         options = environment_options(environ) if pair[1] == 'dynamic' else {}
+        # DIB's last step: check the image for its importer (target.py).
+        importer = dib_target(environ) if pair[1] == 'dynamic' else None
         via_backup(source, target, pair[0], pair[1],
                    dict(options, timestamp=timestamp, unique_id=unique_id),
                    out)
+        if importer:
+            check_output(target, importer, err_out)
     else:
         out(UNSUPPORTED)
         return errno.EINVAL

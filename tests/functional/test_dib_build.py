@@ -19,6 +19,7 @@ the build's tests runs its own build.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -155,6 +156,8 @@ class DibBuildTest(unittest.TestCase):
         cls.image = cls.out / 'image'
         cls.log = cls.tmp / 'build.log'
         env = _build_env()
+        # vhd-util convert checks the VHD for Rackspace and says so in the log.
+        env['DIB_VHD_TARGET'] = 'rackspace'
         cmd = [_which('disk-image-create'), '-t', 'raw,vhd',
                '-o', str(cls.image)] + ELEMENTS
         start = time.monotonic()
@@ -215,6 +218,39 @@ class DibBuildTest(unittest.TestCase):
         res = self.run_tool('vhd-util', 'check', '-n', str(vhd))
         self.assertEqual(res.returncode, 0, res.stdout)
         self.assertIn('%s is valid' % vhd, res.stdout)
+
+    def test_build_log_reports_readiness(self) -> None:
+        """vhd-util convert checked the VHD for DIB_VHD_TARGET=rackspace.
+
+        DIB's image is partitionless (ext4 on the whole disk): nova cannot
+        grow it, so a warning says why and auto_disk_config is False.
+        """
+        log = self.log.read_text(errors='replace')
+        self.assertRegex(log, r'vhd-util: checking \S+ for import into '
+                              r'rackspace')
+        self.assertRegex(log, r'vhd-util: warning: the root disk will not '
+                              r'grow with the flavour: the disk has no '
+                              r'partition table \(the ext4 file system '
+                              r'fills it\).*\[partitions-not-resizable\]')
+        self.assertRegex(log, r'vhd-util: note: upload with the image '
+                              r'properties .*auto_disk_config=False')
+        self.assertNotIn('vhd-util: problem:', log)
+        self.assertRegex(log, r'vhd-util: \S+ is ready for rackspace, with '
+                              r'1 warning')
+        # The command agrees on the artefact itself.
+        vhd = self.artefact('.vhd')
+        res = self.run_tool('diskimage-vhd', 'check', '--for', 'rackspace',
+                            '--json', str(vhd))
+        self.assertEqual(res.returncode, 0, res.stdout)
+        report = json.loads(res.stdout)
+        self.assertIs(report['ready'], True)
+        self.assertEqual([w['code'] for w in report['warnings']],
+                         ['partitions-not-resizable'])
+        gib = 1024 ** 3
+        self.assertEqual(report['image_properties'], {
+            'disk_format': 'vhd', 'container_format': 'ovf',
+            'auto_disk_config': 'False',
+            'min_disk': -(-self.artefact('.raw').stat().st_size // gib)})
 
     def test_vhd_content_equals_raw(self) -> None:
         raw, vhd = self.artefact('.raw'), self.artefact('.vhd')

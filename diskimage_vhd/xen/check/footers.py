@@ -12,9 +12,7 @@ from diskimage_vhd.format.geometry import chs_geometry
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.xen.check.context import CheckRun
 from diskimage_vhd.xen.check.problems import Fault, stop
-
-# vhd-util allows this much clock skew for NFS servers.
-TIMESTAMP_MAX_SLACK = 1800
+from diskimage_vhd.xen.tolerances import TIMESTAMP_MAX_SLACK
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF
 

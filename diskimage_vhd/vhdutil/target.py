@@ -1,0 +1,46 @@
+"""``DIB_VHD_TARGET``: check what ``vhd-util convert`` wrote for its importer.
+
+disk-image-create's last step is ``vhd-util convert -s 1 -t 2``; checking
+its output there puts the importer's verdict in the build log, and a
+problem fails the build, instead of the import failing hours later far
+from the cause.  ``none`` turns the check off.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional
+
+from diskimage_vhd.errors import InvalidVhdError, UsageError
+from diskimage_vhd.xen.readiness import TARGETS
+
+VARIABLE = 'DIB_VHD_TARGET'
+DEFAULT = 'xenserver'
+OFF = 'none'
+
+
+def dib_target(environ: Mapping[str, str]) -> Optional[str]:
+    """The target named by ``DIB_VHD_TARGET``, or None for ``none``."""
+    value = environ.get(VARIABLE, '').strip().lower() or DEFAULT
+    if value == OFF:
+        return None
+    if value not in TARGETS:
+        raise UsageError(None, f'{VARIABLE}: {value!r} is not one of '
+                               f'{", ".join(TARGETS + (OFF,))}')
+    return value
+
+
+def check_output(path: str, target: str,
+                 err_out: Callable[[str], None]) -> None:
+    """Print the findings for ``path``; raise if it is not ready."""
+    from diskimage_vhd.xen.targets import assess, report_lines
+    readiness = assess(path, target)
+    err_out(f'vhd-util: checking {path} for import into {target} '
+            f'({VARIABLE}={target}; {OFF} skips this)')
+    for line in report_lines(readiness, path):
+        err_out(f'vhd-util: {line}')
+    if not readiness.ready:
+        codes = ', '.join(dict.fromkeys(f.code for f in readiness.problems))
+        raise InvalidVhdError(path, f'not ready for import into {target} '
+                                    f'({codes}): each problem above names '
+                                    f'its fix; {VARIABLE}={OFF} skips this '
+                                    'check')

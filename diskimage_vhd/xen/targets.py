@@ -1,0 +1,174 @@
+"""Is a VHD ready for import into XenServer, or into Rackspace's cloud?
+
+``assess`` applies every rule of the target: ``xenserver`` is vhd-util
+check plus the footer's rules (readiness.py); ``rackspace`` adds what nova's
+XenAPI driver and Cloud Files do with the disk (rackspace.py).  The result
+also carries the Glance properties to upload the image with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Dict, List, Optional, Union
+
+from diskimage_vhd.errors import VhdError, os_error
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format.units import ceil_div
+from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.posix.io import file_size, open_input, pread_full
+from diskimage_vhd.sizes import plural
+from diskimage_vhd.xen import rackspace
+from diskimage_vhd.xen.check import CheckReport, check
+from diskimage_vhd.xen.readiness import (
+    TARGETS, Finding, Level, footer_findings)
+
+GIB = 1024 ** 3
+
+
+@dataclasses.dataclass
+class Readiness:
+    """The verdict for one target: the check report, findings, properties."""
+
+    target: str
+    report: CheckReport
+    findings: List[Finding]
+    image_properties: Dict[str, Union[str, int]]
+
+    def at(self, level: Level) -> List[Finding]:
+        return [f for f in self.findings if f.level is level]
+
+    @property
+    def problems(self) -> List[Finding]:
+        return self.at(Level.PROBLEM)
+
+    @property
+    def warnings(self) -> List[Finding]:
+        return self.at(Level.WARNING)
+
+    @property
+    def notes(self) -> List[Finding]:
+        return self.at(Level.NOTE)
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> Dict[str, object]:
+        """``check --json``'s keys, plus the target's; ``warnings`` become
+        objects with a code, as ``problems`` and ``notes`` are."""
+        result = self.report.to_dict()
+        result.update({
+            'target': self.target, 'ready': self.ready,
+            'problems': [f.to_dict() for f in self.problems],
+            'warnings': [f.to_dict() for f in self.warnings],
+            'notes': [f.to_dict() for f in self.notes],
+            'image_properties': dict(self.image_properties),
+        })
+        return result
+
+
+def assess(path: Union[str, os.PathLike], target: str,
+           now: Optional[float] = None,
+           check_bitmaps: bool = False) -> Readiness:
+    """Apply every rule of ``target`` to the VHD at ``path``.
+
+    An unreadable file raises VhdError; a corrupt one is a problem.
+    """
+    if target not in TARGETS:
+        raise ValueError(f'unknown target {target!r}')
+    path = os.fspath(path)
+    now = time.time() if now is None else now
+    report = check(path, check_bitmaps=check_bitmaps, now=now, readable=True)
+    findings: List[Finding] = []
+    if not report.valid:
+        detail = f' ({report.detail})' if report.detail else ''
+        findings.append(Finding(
+            Level.PROBLEM, 'vhd-util-check',
+            f'vhd-util check fails: {report.error}{detail}',
+            'the os-xenapi import plugin refuses it (_validate_vhd): '
+            'convert the image again'))
+    auto: Optional[rackspace.AutoDiskConfig] = None  # judged for rackspace
+    try:
+        image = VhdImage(path)
+    except VhdError as error:
+        if report.valid:  # check opened it a moment ago: it changed
+            raise
+        # vhd-util-check already says what is wrong; judge what can be.
+        footer = _raw_footer(path)
+        if footer is not None:
+            findings += footer_findings(footer, None, now)
+        if target == 'rackspace':
+            auto = rackspace.AutoDiskConfig(
+                False, f'the disk cannot be read ({error.problem})')
+    else:
+        with image:
+            footer = image.footer
+            batmap = image.batmap_header is not None
+            findings += footer_findings(footer, batmap if image.is_dynamic
+                                        else None, now)
+            if target == 'rackspace':
+                findings += rackspace.disk_findings(image)
+                auto = rackspace.auto_disk_config(image)
+    size = footer.current_size if footer is not None else 0
+    properties: Dict[str, Union[str, int]] = {
+        'disk_format': 'vhd', 'container_format': 'ovf',
+        'min_disk': ceil_div(size, GIB)}
+    if auto is not None:
+        properties['auto_disk_config'] = 'True' if auto.enabled else 'False'
+        if not auto.enabled:
+            findings.append(auto.finding())
+    if target == 'rackspace':
+        findings += rackspace.upload_findings(os.path.getsize(path))
+    findings.append(properties_note(properties))
+    order = list(Level)
+    findings.sort(key=lambda f: order.index(f.level))
+    return Readiness(target, report, findings, properties)
+
+
+def properties_note(properties: Dict[str, Union[str, int]]) -> Finding:
+    """The Glance properties to upload with, as a note."""
+    listed = ' '.join(f'{key}={value}' for key, value in properties.items())
+    return Finding(Level.NOTE, 'image-properties',
+                   f'upload with the image properties {listed}',
+                   'min_disk is the virtual size in GiB, rounded up')
+
+
+def _raw_footer(path: str) -> Optional[Footer]:
+    """The last 512 bytes as a footer, for a file the reader refuses."""
+    fd = open_input(path)
+    try:
+        size = file_size(fd)
+        if size < c.FOOTER_SIZE:
+            return None
+        footer = Footer.parse(pread_full(fd, c.FOOTER_SIZE,
+                                         size - c.FOOTER_SIZE))
+    except OSError as error:
+        raise os_error(path, error) from None
+    finally:
+        os.close(fd)
+    return footer if footer.cookie == c.FOOTER_COOKIE else None
+
+
+def report_lines(readiness: Readiness, path: str,
+                 quiet: bool = False) -> List[str]:
+    """One line a finding, worst first, then the verdict: for people.
+
+    ``quiet`` keeps only the problems, and the verdict when there are some.
+    """
+    lines = [f'{f.level.value}: {f.text} [{f.code}]'
+             for f in readiness.findings
+             if not quiet or f.level is Level.PROBLEM]
+    if readiness.ready and quiet:
+        return lines
+    if readiness.ready:
+        warned = len(readiness.warnings)
+        extra = (f', with {plural(warned, "warning")}' if warned else '')
+        lines.append(f'{path} is ready for {readiness.target}{extra}')
+    else:
+        codes = ', '.join(dict.fromkeys(f.code for f in readiness.problems))
+        lines.append(f'{path} is not ready for {readiness.target}: '
+                     f'{plural(len(readiness.problems), "problem")} ({codes})')
+    return lines
