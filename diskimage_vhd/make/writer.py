@@ -18,6 +18,7 @@ from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.format.layout import DynamicLayout, next_block_sector
 from diskimage_vhd.image.sources import Source
+from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
 
 FULL_BITMAP = b'\xff' * c.SECTOR_SIZE
@@ -36,15 +37,6 @@ class WriteResult:
     file_size: int
     allocated_blocks: int = 0
     footer: Optional[Footer] = None
-
-
-def write_all(fd: int, data: bytes, offset: int) -> None:
-    """``pwrite`` that finishes the job (short writes happen on some FSes)."""
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
-        offset += written
 
 
 def write_vector(fd: int, parts: List[memoryview], offset: int) -> None:

@@ -33,6 +33,22 @@ def file_size(fd: int) -> int:
     return os.lseek(fd, 0, os.SEEK_END)
 
 
+def write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """``pwrite`` every byte, or raise: a short write is not success.
+
+    ``pwrite`` may write less than asked (a file-size limit reached, a file
+    system filling up mid-call); the rest is tried again, so the error that
+    stopped it (``EFBIG``, ``ENOSPC``) is raised rather than ignored.
+    """
+    view = memoryview(data).cast('B')
+    while view:
+        written = os.pwrite(fd, view, offset)
+        if written <= 0:  # never for a regular file; do not spin
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        view = view[written:]
+        offset += written
+
+
 def preadv_full(fd: int, view: memoryview, offset: int) -> int:
     """Fill ``view`` from ``offset``; return the bytes read (short at EOF)."""
     done = 0

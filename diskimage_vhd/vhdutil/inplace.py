@@ -1,0 +1,165 @@
+"""In-place ``vhd-util convert``: raw <-> fixed by a footer and a rename.
+
+diskimage-builder expects ``-s 0 -t 1`` to append a footer to IN and rename
+it to OUT, and ``-s 1 -t 0`` to cut it off again.  Each either finishes or
+leaves IN as it was (size, bytes, name): whatever can be checked before IN
+is touched is (a directory at OUT, OUT on another file system), every write
+is checked to the last byte, and each change to IN is undone if a later
+step fails or a SIGINT or SIGTERM arrives before the last one.  The steps
+run with those signals held (``posix.signals``), so "interrupted" always
+means IN is as it was.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from typing import Optional
+
+from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.posix import signals
+from diskimage_vhd.posix.io import write_all
+from diskimage_vhd.xen import libvhd
+
+OPEN_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+SYMLINK = ('is a symbolic link; in-place conversion does not write through '
+           'one (name the file itself)')
+KEPT = 'left as it was'
+
+
+def open_in_place(path: str) -> int:
+    """Open IN for in-place work: a regular file, never through a link."""
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise VhdError(path, SYMLINK)
+        fd = os.open(path, OPEN_FLAGS)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # made a link since the lstat
+            raise VhdError(path, SYMLINK) from None
+        raise VhdError(path, describe_os_error(error)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise VhdError(path, 'is not a regular file; in-place conversion '
+                             'needs one')
+    return fd
+
+
+def footer_at_end(fd: int) -> Optional[Footer]:
+    """The valid VHD footer the file ends with, if any."""
+    size = libvhd.file_size(fd)
+    if size < c.FOOTER_SIZE:
+        return None
+    footer = Footer.parse(libvhd.pread_full(fd, c.FOOTER_SIZE,
+                                            size - c.FOOTER_SIZE))
+    if footer.cookie == c.FOOTER_COOKIE and libvhd.footer_checksum_ok(footer):
+        return footer
+    return None
+
+
+def check_target(source: str, target: str, source_device: int) -> None:
+    """Refuse, before IN is touched, a rename that cannot succeed.
+
+    Not every failure shows in advance (a bind mount of the same file
+    system still refuses the rename); those are undone after the fact.
+    """
+    try:
+        mode: Optional[int] = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as error:
+        raise VhdError(target, describe_os_error(error)) from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise VhdError(target, f'is a directory; {source} is {KEPT}')
+    if mode is not None and not stat.S_ISREG(mode):
+        # As root, "-o /dev/null" would otherwise replace the device node.
+        raise VhdError(target, 'exists and is not a regular file; refusing '
+                               'to replace it')
+    try:
+        device = os.stat(os.path.dirname(os.path.abspath(target))).st_dev
+    except OSError as error:
+        raise VhdError(target, describe_os_error(error)) from None
+    if device != source_device:
+        raise VhdError(target, f'is on another file system than {source}; '
+                               f'cannot rename across them ({source} is '
+                               f'{KEPT})')
+
+
+def rename(source: str, target: str) -> None:
+    """``rename(2)``, refusing to replace anything but a regular file."""
+    if source == target:
+        return
+    check_target(source, target, os.stat(source).st_dev)
+    _rename(source, target)
+
+
+def _rename(source: str, target: str) -> None:
+    if source == target:
+        return
+    try:
+        os.rename(source, target)
+    except OSError as error:
+        raise VhdError(target, f'cannot rename {source} to it: '
+                               f'{describe_os_error(error)}') from None
+
+
+def _cut_back(fd: int, source: str, size: int, why: str) -> VhdError:
+    """Truncate IN to its old ``size``; the error to raise, saying so."""
+    try:
+        os.ftruncate(fd, size)
+    except OSError as error:
+        return VhdError(source, f'{why}; and it could not be cut back to '
+                                f'{size} bytes: {describe_os_error(error)}')
+    return VhdError(source, f'{why}; {source} is {KEPT}')
+
+
+def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
+    """Append ``data`` to IN (open as ``fd``), then rename IN to OUT."""
+    size = libvhd.file_size(fd)
+    check_target(source, target, os.fstat(fd).st_dev)
+    with signals.held():
+        try:
+            write_all(fd, data, size)
+        except OSError as error:
+            raise _cut_back(fd, source, size,
+                            describe_os_error(error)) from None
+        except BaseException:
+            os.ftruncate(fd, size)
+            raise
+        stopped = signals.pending()
+        if stopped:
+            os.ftruncate(fd, size)  # the signal is raised on leaving
+        else:
+            try:
+                _rename(source, target)
+            except VhdError as error:
+                raise _cut_back(fd, source, size, str(error)) from None
+            signals.discard_pending()
+    if stopped:  # only if the signal's handler did not raise
+        raise VhdError(source, f'interrupted; {source} is {KEPT}')
+
+
+def rename_and_cut(fd: int, source: str, target: str, length: int) -> None:
+    """Rename IN to OUT, then cut OUT (open as ``fd``) to ``length`` bytes.
+
+    Renaming first means IN loses nothing unless the rename has succeeded;
+    a truncation that then fails renames it back.
+    """
+    check_target(source, target, os.fstat(fd).st_dev)
+    with signals.held():
+        if signals.pending():
+            stopped = True
+        else:
+            stopped = False
+            _rename(source, target)
+            try:
+                os.ftruncate(fd, length)
+            except OSError as error:
+                _rename(target, source)
+                raise VhdError(source, f'{describe_os_error(error)}; {source} '
+                                       f'is {KEPT}') from None
+            signals.discard_pending()
+    if stopped:
+        raise VhdError(source, f'interrupted; {source} is {KEPT}')
