@@ -91,13 +91,13 @@ def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
             c.DISK_TYPE_FIXED, padded, unix_time, unique_id,
             identity.is_reproducible(timestamp),
             hashlib.sha256(struct.pack('>Q', padded) + b'fixed').digest())
-        if padded != size:
-            warn(f'{source}: {size} bytes is not a whole number of sectors; '
-                 f'padded with zeros to {padded}')
         append_and_rename(fd, source, target,
                           bytes(padded - size) + footer.pack())
     finally:
         os.close(fd)
+    if padded != size:
+        warn(f'{source}: {size} bytes is not a whole number of sectors; '
+             f'padded with zeros to {padded}')
     say(f'{source}: RAW -> FIXED: footer added ({padded} bytes of data), '
         f'written to {target}')
 

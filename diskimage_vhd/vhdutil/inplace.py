@@ -105,14 +105,15 @@ def _rename(source: str, target: str) -> None:
                                f'{describe_os_error(error)}') from None
 
 
-def _cut_back(fd: int, source: str, size: int, why: str) -> VhdError:
+def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
     """Truncate IN to its old ``size``; the error to raise, saying so."""
     try:
         os.ftruncate(fd, size)
-    except OSError as error:
-        return VhdError(source, f'{why}; and it could not be cut back to '
-                                f'{size} bytes: {describe_os_error(error)}')
-    return VhdError(source, f'{why}; {source} is {KEPT}')
+    except OSError as failure:
+        return VhdError(error.path, f'{error.problem}; and {source} could not '
+                                    f'be cut back to {size} bytes: '
+                                    f'{describe_os_error(failure)}')
+    return VhdError(error.path, f'{error.problem}; {source} is {KEPT}')
 
 
 def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
@@ -123,8 +124,8 @@ def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
         try:
             write_all(fd, data, size)
         except OSError as error:
-            raise _cut_back(fd, source, size,
-                            describe_os_error(error)) from None
+            raise _cut_back(fd, source, size, VhdError(
+                source, describe_os_error(error))) from None
         except BaseException:
             os.ftruncate(fd, size)
             raise
@@ -135,7 +136,7 @@ def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
             try:
                 _rename(source, target)
             except VhdError as error:
-                raise _cut_back(fd, source, size, str(error)) from None
+                raise _cut_back(fd, source, size, error) from None
             signals.discard_pending()
     if stopped:  # only if the signal's handler did not raise
         raise VhdError(source, f'interrupted; {source} is {KEPT}')
