@@ -82,8 +82,8 @@ def pread_exact(fd: int, length: int, offset: int, path: str) -> bytes:
 
 def read_footer_bytes(fd: int, size: int, path: str) -> bytes:
     """The primary footer: the last 512 bytes (or 511, an old short footer)."""
-    if size < c.FOOTER_SIZE - 1:
-        raise InvalidVhdError(path, f'not a VHD: {size} bytes is too small')
+    if size < c.FOOTER_SIZE - 1:  # no room for a footer: raw, if anything
+        raise NotAVhdError(path, f'not a VHD: {size} bytes is too small')
     if size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1:
         return pread_exact(fd, c.FOOTER_SIZE - 1, size - c.FOOTER_SIZE + 1,
                            path) + b'\0'
@@ -144,6 +144,9 @@ class VhdImage(OpenFile):
         if footer.cookie == c.FOOTER_COOKIE:
             self._check_footer_checksum(footer, 'footer')
             return footer
+        if self.file_size < c.FOOTER_SIZE:  # 511 bytes, not a short footer
+            raise NotAVhdError(self.path, f'not a VHD: {self.file_size} bytes '
+                                          'is too small')
         copy = Footer.parse(pread_exact(self.fd, c.FOOTER_SIZE, 0, self.path))
         if copy.cookie == c.FOOTER_COOKIE and copy.is_dynamic:
             # The primary is gone (a truncated copy, say): libvhd and qemu

@@ -74,12 +74,19 @@ def _open_source(path: str, declared: Optional[str]) -> tuple:
     return image, actual
 
 
-def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
-    """Virtual size (whole blocks) and BAT entries for a dynamic target."""
-    size = blocks_for(source.size) * c.BLOCK_SIZE
+def _within_limit(source: Source, size: int) -> int:
+    """``size``, the target's, if a VHD can hold it: the one check of the
+    2040 GiB limit for every target (a raw target is refused too, as no VHD
+    holds more and it bounds what a hostile footer can make us write)."""
     if size > c.MAX_VIRTUAL_SIZE:
         raise VhdError(source.path, f'is {format_size(source.size)}; a VHD '
                                     'holds at most 2040 GiB')
+    return size
+
+
+def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
+    """Virtual size (whole blocks) and BAT entries for a dynamic target."""
+    size = _within_limit(source, blocks_for(source.size) * c.BLOCK_SIZE)
     entries = blocks_for(size)
     if max_size is not None:
         if max_size > MAX_PREALLOCATED_SIZE:
@@ -164,10 +171,12 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
             make_footer=lambda digest: make_footer(c.DISK_TYPE_DYNAMIC, size,
                                                    digest))
     if target_format == 'fixed':
-        size = -(-source.size // c.SECTOR_SIZE) * c.SECTOR_SIZE
+        size = _within_limit(
+            source, -(-source.size // c.SECTOR_SIZE) * c.SECTOR_SIZE)
         if size != source.size and notify:
             notify(f'{source.path}: {source.size} bytes is not a whole number '
                    f'of sectors; padded with zeros to {size}')
         return write_fixed(source, fd, size=size, progress=report,
                            footer=make_footer(c.DISK_TYPE_FIXED, size))
-    return write_raw(source, fd, size=source.size, progress=report)
+    return write_raw(source, fd, size=_within_limit(source, source.size),
+                     progress=report)
