@@ -82,8 +82,13 @@ def pread_exact(fd: int, length: int, offset: int, path: str) -> bytes:
 
 def read_footer_bytes(fd: int, size: int, path: str) -> bytes:
     """The primary footer: the last 512 bytes (or 511, an old short footer)."""
-    if size < c.FOOTER_SIZE - 1:  # no room for a footer: raw, if anything
-        raise NotAVhdError(path, f'not a VHD: {size} bytes is too small')
+    if size < c.FOOTER_SIZE - 1:
+        # No room for a footer: raw data (1 to 510 bytes), unless it is
+        # empty or starts as a VHD does (a VHD cut short).
+        if size and not os.pread(fd, len(c.FOOTER_COOKIE), 0).startswith(
+                c.FOOTER_COOKIE):
+            raise NotAVhdError(path, f'not a VHD: {size} bytes is too small')
+        raise InvalidVhdError(path, f'not a VHD: {size} bytes is too small')
     if size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1:
         return pread_exact(fd, c.FOOTER_SIZE - 1, size - c.FOOTER_SIZE + 1,
                            path) + b'\0'
