@@ -108,13 +108,16 @@ def _default_signals() -> None:
 
 
 def _sigint_caught(pid: int) -> bool:
-    """Whether the process has a handler for SIGINT (Python's, say)."""
+    """Whether the live process has a handler for SIGINT (Python's, say).
+
+    A process that has exited (a zombie) shows no handlers at all: it
+    counts as catching, so only a live process's default action passes.
+    """
     with open(f'/proc/{pid}/status') as handle:
-        for line in handle:
-            if line.startswith('SigCgt:'):
-                return bool(int(line.split()[1], 16)
-                            >> (signal.SIGINT - 1) & 1)
-    return False
+        fields = dict(line.split(':', 1) for line in handle if ':' in line)
+    if fields['State'].split()[0] in ('Z', 'X'):
+        return True
+    return bool(int(fields['SigCgt'], 16) >> (signal.SIGINT - 1) & 1)
 
 
 class StartupSignalTest(base.TempDirTestCase):
