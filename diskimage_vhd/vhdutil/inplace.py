@@ -154,7 +154,11 @@ def rename_and_cut(fd: int, source: str, target: str, length: int) -> None:
             stopped = True
         else:
             stopped = False
-            _rename(source, target)
+            try:
+                _rename(source, target)
+            except VhdError as error:
+                raise VhdError(error.path, f'{error.problem}; {source} is '
+                                           f'{KEPT}') from None
             try:
                 os.ftruncate(fd, length)
             except OSError as error:
