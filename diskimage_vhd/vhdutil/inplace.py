@@ -105,11 +105,19 @@ def _rename(source: str, target: str) -> None:
                                f'{describe_os_error(error)}') from None
 
 
-def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
-    """Truncate IN to its old ``size``; the error to raise, saying so."""
+def _cut(fd: int, size: int) -> Optional[OSError]:
+    """Truncate IN back to ``size``; the error if that failed."""
     try:
         os.ftruncate(fd, size)
     except OSError as failure:
+        return failure
+    return None
+
+
+def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
+    """Truncate IN to its old ``size``; the error to raise, saying so."""
+    failure = _cut(fd, size)
+    if failure is not None:
         return VhdError(error.path, f'{error.problem}; and {source} could not '
                                     f'be cut back to {size} bytes: '
                                     f'{describe_os_error(failure)}')
@@ -127,11 +135,13 @@ def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
             raise _cut_back(fd, source, size, VhdError(
                 source, describe_os_error(error))) from None
         except BaseException:
-            os.ftruncate(fd, size)
+            _cut(fd, size)
             raise
         stopped = signals.pending()
-        if stopped:
-            os.ftruncate(fd, size)  # the signal is raised on leaving
+        if stopped:  # cut back; the signal is raised on leaving
+            if _cut(fd, size) is not None:
+                raise _cut_back(fd, source, size,
+                                VhdError(source, 'interrupted'))
         else:
             try:
                 _rename(source, target)
