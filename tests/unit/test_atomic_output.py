@@ -78,6 +78,38 @@ class AtomicOutputTest(base.TempDirTestCase):
                 self.assertEqual(sorted(self.temporaries()),
                                  sorted(os.path.basename(p) for p in left))
 
+    def test_a_name_taken_meanwhile_is_tried_again(self) -> None:
+        """The random source made to repeat a name that exists: the run
+        takes the next name, and the file there is left alone."""
+        taken = self.path('.dvhd-00000000.tmp')
+        with open(taken, 'w') as handle:
+            handle.write('not ours')
+        repeat = ('from diskimage_vhd.posix import atomic; '
+                  'names = iter([".dvhd-00000000.tmp", ".dvhd-00000000.tmp", '
+                  '".dvhd-00000001.tmp"]); '
+                  'atomic.temporary_name = lambda: next(names); ')
+        for prefix in (repeat, NO_TMPFILE + repeat):
+            with self.subTest(o_tmpfile=prefix == repeat):
+                result = self.run_convert(self.out, prefix)
+                self.assertEqual(result.returncode, 0, result.stderr)
+                base.qemu_compare(self, self.raw, self.out)
+                self.assertEqual(self.temporaries(), ['.dvhd-00000000.tmp'])
+                with open(taken) as handle:
+                    self.assertEqual(handle.read(), 'not ours')
+        os.unlink(self.out)
+        always = ('from diskimage_vhd.posix import atomic; '
+                  'atomic.temporary_name = lambda: ".dvhd-00000000.tmp"; ')
+        for prefix in (always, NO_TMPFILE + always):
+            with self.subTest(o_tmpfile=prefix == always, always=True):
+                result = self.run_convert(self.out, prefix)
+                self.assertNotEqual(result.returncode, 0)
+                self.assertNotIn('Traceback', result.stderr)
+                self.assertIn('every', result.stderr)
+                self.assertFalse(os.path.exists(self.out))
+                self.assertEqual(self.temporaries(), ['.dvhd-00000000.tmp'])
+                with open(taken) as handle:
+                    self.assertEqual(handle.read(), 'not ours')
+
     def test_longest_destination_name(self) -> None:
         for prefix in ('', NO_TMPFILE):
             with self.subTest(o_tmpfile=not prefix):
