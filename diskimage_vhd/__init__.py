@@ -12,15 +12,35 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from diskimage_vhd.make.convert import ConversionResult, convert
-from diskimage_vhd.make.stream import Measurement, measure, stream
-from diskimage_vhd.make.vhdfile import VhdFile
-from diskimage_vhd.errors import InvalidVhdError, VhdError
-from diskimage_vhd.image.summary import inspect
-
 __all__ = ['ConversionResult', 'InvalidVhdError', 'Measurement', 'VhdError',
            'VhdFile', 'assess', 'check', 'convert', 'inspect', 'measure',
            'stream']
+# Loaded on first use (PEP 562), so importing a submodule, as the commands
+# do first thing, does not import the whole package before it can act.
+_LAZY = {
+    'ConversionResult': 'diskimage_vhd.make.convert',
+    'convert': 'diskimage_vhd.make.convert',
+    'Measurement': 'diskimage_vhd.make.stream',
+    'measure': 'diskimage_vhd.make.stream',
+    'stream': 'diskimage_vhd.make.stream',
+    'VhdFile': 'diskimage_vhd.make.vhdfile',
+    'InvalidVhdError': 'diskimage_vhd.errors',
+    'VhdError': 'diskimage_vhd.errors',
+    'inspect': 'diskimage_vhd.image.summary',
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+    import importlib
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def check(path: str, check_bitmaps: bool = False) -> Any:

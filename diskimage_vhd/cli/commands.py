@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+# First, before anything slow: a SIGINT during start-up ends quietly.
+from diskimage_vhd.cli import startup  # noqa: F401
 import argparse
 import json
 import sys
@@ -222,6 +224,10 @@ def _main(argv: Optional[Sequence[str]]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    if hasattr(sys.stdout, 'reconfigure'):
+        # Bytes from a disk (a creator of any 4 bytes) on an ASCII stdout:
+        # escaped (\xe9), never a UnicodeEncodeError, in every command.
+        sys.stdout.reconfigure(errors='backslashreplace')
     return run_command(PROG, _main, argv)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Callable, NoReturn, Optional, Sequence
+from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
 
+from diskimage_vhd.cli import startup
 from diskimage_vhd.errors import VhdError
 
 EXIT_INTERRUPTED = 130
@@ -26,9 +27,16 @@ def run_command(prog: str, body: Callable[[Optional[Sequence[str]]], int],
 
     SIGINT and SIGTERM unwind through the body's ``with`` blocks, so an
     interrupted conversion removes its temporary output before exiting.
+    Before and after the body a SIGINT keeps the default action that
+    ``startup`` gave it: the process ends, with nothing to clean up.
     """
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    saved: Dict[int, Any] = {}
     try:
+        saved[signal.SIGTERM] = signal.signal(signal.SIGTERM,
+                                              _raise_terminated)
+        if startup.QUIETED:
+            saved[signal.SIGINT] = signal.signal(signal.SIGINT,
+                                                 signal.default_int_handler)
         return body(argv)
     except VhdError as error:
         print(f'{prog}: {error}', file=sys.stderr)
@@ -42,4 +50,5 @@ def run_command(prog: str, body: Callable[[Optional[Sequence[str]]], int],
     except BrokenPipeError:
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

@@ -83,6 +83,12 @@ class VhdImage(OpenedInput):
         dynamic disk."""
         size = self.file_size
         if size < c.FOOTER_SIZE - 1:
+            # No room for a footer: raw data (1 to 510 bytes), unless it is
+            # empty or starts as a VHD does (a VHD cut short).
+            head = pread_full(self.fd, len(c.FOOTER_COOKIE), 0)
+            if size and not head.startswith(c.FOOTER_COOKIE):
+                raise NotAVhdError(self.path, f'not a VHD: {size} bytes is '
+                                              'too small', kind='not-a-vhd')
             raise self._refuse('too-small', f'not a VHD: {size} bytes is too '
                                             'small')
         if size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1:
@@ -93,6 +99,9 @@ class VhdImage(OpenedInput):
         if footer.cookie == c.FOOTER_COOKIE:
             self._check_footer_checksum(footer, 'footer')
             return footer
+        if size < c.FOOTER_SIZE:  # 511 bytes, not a short footer
+            raise NotAVhdError(self.path, f'not a VHD: {size} bytes is too '
+                                          'small', kind='not-a-vhd')
         copy = Footer.parse(self._pread_exact(c.FOOTER_SIZE, 0))
         if copy.cookie == c.FOOTER_COOKIE and copy.is_dynamic:
             self._check_footer_checksum(copy, 'footer copy')

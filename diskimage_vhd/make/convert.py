@@ -12,7 +12,7 @@ from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.errors import NotAVhdError, UsageError, VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.format.layout import blocks_for
+from diskimage_vhd.format.units import blocks_for, sector_padded
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.image.sources import RawSource, Source
@@ -22,8 +22,6 @@ from diskimage_vhd.make.writer import (
     Written, finish_dynamic, finish_fixed, write_dynamic, write_plain)
 
 FORMATS = ('raw', 'fixed', 'dynamic')
-# XenServer preallocates metadata for 2 TiB; BAT sector numbers allow no more.
-MAX_PREALLOCATED_SIZE = 2 * 1024 ** 4
 ProgressCallback = Callable[[int, int], None]
 Notify = Callable[[str], None]
 
@@ -83,15 +81,22 @@ def open_input(path: str, source_format: Optional[str],
     return opened, actual
 
 
-def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
-    """Virtual size (whole blocks) and BAT entries for a dynamic target."""
-    size = blocks_for(source.size) * c.BLOCK_SIZE
+def _within_limit(source: Source, size: int) -> int:
+    """``size``, the target's, if a VHD can hold it: the one check of the
+    2040 GiB limit for every target (a raw target is refused too, as no VHD
+    holds more and it bounds what a hostile footer can make us write)."""
     if size > c.MAX_VIRTUAL_SIZE:
         raise VhdError(source.path, f'is {format_size(source.size)}; a VHD '
                                     'holds at most 2040 GiB')
+    return size
+
+
+def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
+    """Virtual size (whole blocks) and BAT entries for a dynamic target."""
+    size = _within_limit(source, blocks_for(source.size) * c.BLOCK_SIZE)
     entries = blocks_for(size)
     if max_size is not None:
-        if max_size > MAX_PREALLOCATED_SIZE:
+        if max_size > c.MAX_ADDRESSABLE_SIZE:
             raise UsageError(None, f'maximum size {format_size(max_size)} is '
                                    'beyond the 2 TiB a VHD can address')
         if max_size < size:
@@ -162,8 +167,8 @@ def target_size(source: Source, target_format: str,
     if target_format == 'dynamic':
         return _dynamic_geometry(source, max_size)
     if target_format == 'fixed':
-        return -(-source.size // c.SECTOR_SIZE) * c.SECTOR_SIZE, 0
-    return source.size, 0
+        return _within_limit(source, sector_padded(source.size)), 0
+    return _within_limit(source, source.size), 0
 
 
 def planned(source: Source, target_format: str, allocate_all: bool,

@@ -175,7 +175,13 @@ class Stamp:
 
 
 def parse_uuid(text: str) -> uuid.UUID:
+    """A disk UUID from ``--uuid``; the nil UUID is refused, as ``vhd-util
+    check`` refuses a disk that carries it."""
     try:
-        return uuid.UUID(text)
+        value = uuid.UUID(text)
     except ValueError:
         raise UsageError(None, f'not a UUID: {text!r}') from None
+    if value.int == 0:
+        raise UsageError(None, f'UUID {text!r} is the nil UUID (all zeros), '
+                               'which vhd-util check refuses')
+    return value

@@ -20,6 +20,7 @@ from diskimage_vhd.make.blocks import (
     Block, BlockReader, Copy, Data, OnProgress, Zeros)
 from diskimage_vhd.make.identity import ContentDigest
 from diskimage_vhd.make.plan import BLOCK_BYTES, DynamicPlan
+from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
 
 FULL_BITMAP = b'\xff' * c.SECTOR_SIZE
@@ -37,15 +38,6 @@ class Written:
     @property
     def allocated_blocks(self) -> int:
         return self.plan.allocated_blocks if self.plan else 0
-
-
-def write_all(fd: int, data: bytes, offset: int) -> None:
-    """``pwrite`` that finishes the job (short writes happen on some FSes)."""
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
-        offset += written
 
 
 def write_vector(fd: int, parts: List[memoryview], offset: int) -> None:

@@ -9,7 +9,8 @@ import os
 import stat
 from typing import Any, List, Tuple
 
-from diskimage_vhd.errors import NotRegularFileError, os_error
+from diskimage_vhd.errors import (
+    NotRegularFileError, VhdError, describe_os_error, os_error)
 
 # No file reaches 2^63 bytes, and lseek refuses offsets beyond off_t.
 MAX_OFFSET = 1 << 63
@@ -69,6 +70,28 @@ def _refuse_unless_disk(path: str | os.PathLike[str], mode: int) -> None:
                               errno=errno.EINVAL)
 
 
+OPEN_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+SYMLINK = ('is a symbolic link; in-place conversion does not write through '
+           'one (name the file itself)')
+
+
+def open_in_place(path: str) -> int:
+    """Open IN for in-place work: a regular file, never through a link."""
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise VhdError(path, SYMLINK)
+        fd = os.open(path, OPEN_FLAGS)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # made a link since the lstat
+            raise VhdError(path, SYMLINK) from None
+        raise VhdError(path, describe_os_error(error)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise VhdError(path, 'is not a regular file; in-place conversion '
+                             'needs one')
+    return fd
+
+
 def file_identity(fd: int) -> Tuple[int, int]:
     """Size and modification time: what any write or truncation changes."""
     return file_size(fd), os.fstat(fd).st_mtime_ns
@@ -96,6 +119,22 @@ def pread_full(fd: int, length: int, offset: int) -> bytes:
         parts.append(data)
         got += len(data)
     return b''.join(parts)
+
+
+def write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """``pwrite`` every byte, or raise: a short write is not success.
+
+    ``pwrite`` may write less than asked (a file-size limit reached, a file
+    system filling up mid-call); the rest is tried again, so the error that
+    stopped it (``EFBIG``, ``ENOSPC``) is raised rather than ignored.
+    """
+    view = memoryview(data).cast('B')
+    while view:
+        written = os.pwrite(fd, view, offset)
+        if written <= 0:  # never for a regular file; do not spin
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        view = view[written:]
+        offset += written
 
 
 def preadv_full(fd: int, view: memoryview, offset: int) -> int:

@@ -7,6 +7,8 @@ every other blktap subcommand is refused by name, so nothing pretends.
 
 from __future__ import annotations
 
+# First, before anything slow: a SIGINT during start-up ends quietly.
+from diskimage_vhd.cli import startup  # noqa: F401
 import errno
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple

@@ -15,14 +15,14 @@ from typing import Callable, List, Optional
 
 from diskimage_vhd.make import identity
 from diskimage_vhd.posix.atomic import AtomicOutput
-from diskimage_vhd.make.convert import MAX_PREALLOCATED_SIZE
+from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.errors import VhdError, describe_os_error
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.format.layout import blocks_for
+from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.vhdutil.options import Usage, number, parse
 from diskimage_vhd.make.plan import DynamicPlan
-from diskimage_vhd.make.writer import finish_dynamic, write_all
+from diskimage_vhd.make.writer import finish_dynamic
 
 SPEC = 'n:s:S:rh'
 LONG = ('timestamp=', 'uuid=')
@@ -41,7 +41,7 @@ def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
     if size > c.MAX_VIRTUAL_SIZE:
         raise VhdError(name, f'{size_mb} MB is beyond the 2040 GiB a VHD '
                              'holds')
-    if reserved > MAX_PREALLOCATED_SIZE:
+    if reserved > c.MAX_ADDRESSABLE_SIZE:
         raise VhdError(name, f'{metadata_mb} MB of metadata preallocation is '
                              'beyond the 2 TiB a VHD can address')
     stamp = identity.Stamp.resolve(timestamp, unique_id)

@@ -77,6 +77,11 @@ def _logical(vhd: libvhd.Vhd, sector: int, count: int, hexadecimal: bool,
              out: Callable[[str], None], err_out: Callable[[str], None]) -> int:
     """``-t``: where each logical sector lives in the file."""
     conv = readout.conv
+    if vhd.spb == 0:  # libvhd would divide by it (SIGFPE); say why instead
+        assert vhd.header is not None
+        err_out(f'{vhd.path}: block size {vhd.header.block_size} holds no '
+                'sectors; cannot translate sectors')
+        return errno.EINVAL
     if (sector + count) * c.SECTOR_SIZE > vhd.footer.current_size:
         err_out(f'sector {conv(sector + count, hexadecimal)} past end of file')
         return errno.ERANGE

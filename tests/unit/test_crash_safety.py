@@ -20,6 +20,7 @@ from typing import List, Optional
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.posix.atomic import TEMPORARY_NAME
 from tests import base
 
 MiB = base.MiB
@@ -29,7 +30,7 @@ SIGNAL_AFTER = 24 * MiB
 # From the signal to the process's exit.
 PROMPT_SECONDS = 5.0
 # A child started without O_TMPFILE, as on a platform or Python lacking it:
-# AtomicOutput then writes a named ".NAME.XXXXXX.tmp" beside the output.
+# AtomicOutput then writes a named ".dvhd-XXXXXXXX.tmp" beside the output.
 NO_TMPFILE = 'import os; del os.O_TMPFILE; '
 
 
@@ -202,7 +203,7 @@ class ConvertInterruptTest(CrashTestCase):
         self.assertFalse(os.path.exists(self.out))
         left = set(os.listdir(self.tmp)) - {'in.raw'}
         self.assertEqual(len(left), 1, left)
-        self.assertRegex(left.pop(), r'^\.out\.vhd\..+\.tmp$')
+        self.assertRegex(left.pop(), f'^{TEMPORARY_NAME.pattern}$')
 
     def test_without_o_tmpfile_a_finished_conversion_is_whole(self) -> None:
         """The fallback path itself works: same image, nothing left over."""

@@ -1,0 +1,44 @@
+"""SIGINT and SIGTERM held back while a few system calls commit a change.
+
+Python raises ``KeyboardInterrupt`` (or our ``Terminated``) between any two
+bytecodes: right after a ``rename`` has succeeded, say, before the code can
+note that it did, so a clean-up would then undo the wrong thing or report
+"nothing was written" over a finished output.  Inside ``held()`` the two
+signals wait in the kernel; the code asks ``pending()`` before each step it
+could still undo, and once the last step is done, ``discard_pending()``:
+the work finished, and the signal came too late to stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+HELD = frozenset((signal.SIGINT, signal.SIGTERM))
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Block SIGINT and SIGTERM; on leaving, a pending one is delivered."""
+    if threading.current_thread() is not threading.main_thread():
+        # Python runs handlers in the main thread only: nothing to hold.
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def pending() -> bool:
+    """Whether a held SIGINT or SIGTERM is waiting: time to roll back."""
+    return bool(signal.sigpending() & HELD)
+
+
+def discard_pending() -> None:
+    """Drop held signals that arrived once the change was committed."""
+    while pending():
+        signal.sigtimedwait(HELD, 0)

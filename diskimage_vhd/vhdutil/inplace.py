@@ -1,0 +1,157 @@
+"""In-place ``vhd-util convert``: raw <-> fixed by a footer and a rename.
+
+diskimage-builder expects ``-s 0 -t 1`` to append a footer to IN and rename
+it to OUT, and ``-s 1 -t 0`` to cut it off again.  Each either finishes or
+leaves IN as it was (size, bytes, name): whatever can be checked before IN
+is touched is (a directory at OUT, OUT on another file system), every write
+is checked to the last byte, and each change to IN is undone if a later
+step fails or a SIGINT or SIGTERM arrives before the last one.  The steps
+run with those signals held (``posix.signals``), so "interrupted" always
+means IN is as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Optional
+
+from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.posix import signals
+from diskimage_vhd.posix.io import file_size, pread_full, write_all
+
+KEPT = 'left as it was'
+
+
+def footer_at_end(fd: int) -> Optional[Footer]:
+    """The valid VHD footer the file ends with, if any."""
+    size = file_size(fd)
+    if size < c.FOOTER_SIZE:
+        return None
+    footer = Footer.parse(pread_full(fd, c.FOOTER_SIZE, size - c.FOOTER_SIZE))
+    if footer.cookie == c.FOOTER_COOKIE and footer.checksum_ok():
+        return footer
+    return None
+
+
+def check_target(source: str, target: str, source_device: int) -> None:
+    """Refuse, before IN is touched, a rename that cannot succeed.
+
+    Not every failure shows in advance (a bind mount of the same file
+    system still refuses the rename); those are undone after the fact.
+    """
+    try:
+        mode: Optional[int] = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as error:
+        raise VhdError(target, describe_os_error(error)) from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise VhdError(target, f'is a directory; {source} is {KEPT}')
+    if mode is not None and not stat.S_ISREG(mode):
+        # As root, "-o /dev/null" would otherwise replace the device node.
+        raise VhdError(target, 'exists and is not a regular file; refusing '
+                               'to replace it')
+    try:
+        device = os.stat(os.path.dirname(os.path.abspath(target))).st_dev
+    except OSError as error:
+        raise VhdError(target, describe_os_error(error)) from None
+    if device != source_device:
+        raise VhdError(target, f'is on another file system than {source}; '
+                               f'cannot rename across them ({source} is '
+                               f'{KEPT})')
+
+
+def rename(source: str, target: str) -> None:
+    """``rename(2)``, refusing to replace anything but a regular file."""
+    if source == target:
+        return
+    check_target(source, target, os.stat(source).st_dev)
+    _rename(source, target)
+
+
+def _rename(source: str, target: str) -> None:
+    if source == target:
+        return
+    try:
+        os.rename(source, target)
+    except OSError as error:
+        raise VhdError(target, f'cannot rename {source} to it: '
+                               f'{describe_os_error(error)}') from None
+
+
+def _cut(fd: int, size: int) -> Optional[OSError]:
+    """Truncate IN back to ``size``; the error if that failed."""
+    try:
+        os.ftruncate(fd, size)
+    except OSError as failure:
+        return failure
+    return None
+
+
+def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
+    """Truncate IN to its old ``size``; the error to raise, saying so."""
+    failure = _cut(fd, size)
+    if failure is not None:
+        return VhdError(error.path, f'{error.problem}; and {source} could not '
+                                    f'be cut back to {size} bytes: '
+                                    f'{describe_os_error(failure)}')
+    return VhdError(error.path, f'{error.problem}; {source} is {KEPT}')
+
+
+def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
+    """Append ``data`` to IN (open as ``fd``), then rename IN to OUT."""
+    size = file_size(fd)
+    check_target(source, target, os.fstat(fd).st_dev)
+    with signals.held():
+        try:
+            write_all(fd, data, size)
+        except OSError as error:
+            raise _cut_back(fd, source, size, VhdError(
+                source, describe_os_error(error))) from None
+        except BaseException:
+            _cut(fd, size)
+            raise
+        stopped = signals.pending()
+        if stopped:  # cut back; the signal is raised on leaving
+            if _cut(fd, size) is not None:
+                raise _cut_back(fd, source, size,
+                                VhdError(source, 'interrupted'))
+        else:
+            try:
+                _rename(source, target)
+            except VhdError as error:
+                raise _cut_back(fd, source, size, error) from None
+            signals.discard_pending()
+    if stopped:  # only if the signal's handler did not raise
+        raise VhdError(source, f'interrupted; {source} is {KEPT}')
+
+
+def rename_and_cut(fd: int, source: str, target: str, length: int) -> None:
+    """Rename IN to OUT, then cut OUT (open as ``fd``) to ``length`` bytes.
+
+    Renaming first means IN loses nothing unless the rename has succeeded;
+    a truncation that then fails renames it back.
+    """
+    check_target(source, target, os.fstat(fd).st_dev)
+    with signals.held():
+        if signals.pending():
+            stopped = True
+        else:
+            stopped = False
+            try:
+                _rename(source, target)
+            except VhdError as error:
+                raise VhdError(error.path, f'{error.problem}; {source} is '
+                                           f'{KEPT}') from None
+            try:
+                os.ftruncate(fd, length)
+            except OSError as error:
+                _rename(target, source)
+                raise VhdError(source, f'{describe_os_error(error)}; {source} '
+                                       f'is {KEPT}') from None
+            signals.discard_pending()
+    if stopped:
+        raise VhdError(source, f'interrupted; {source} is {KEPT}')
