@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 
-def ones_complement_sum(data: bytes) -> int:
-    """Return ``~sum(data)`` kept to 32 bits, as the VHD specification defines."""
-    return ~sum(data) & 0xFFFFFFFF
-
-
 def structure_checksum(data: bytes, field_offset: int) -> int:
     """Checksum ``data`` with its own 4-byte checksum field taken as zero."""
     field = data[field_offset:field_offset + 4]

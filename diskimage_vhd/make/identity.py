@@ -13,6 +13,7 @@ from typing import Mapping, Optional, Union
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block, BlockReader, Data, Zeros
@@ -61,18 +62,10 @@ def resolve_timestamp(explicit: Union[str, int, None] = None,
     if stamp > now + FUTURE_TOLERANCE:
         raise UsageError(None, f'{origin} {stamp} is in the future; XenServer '
                                'refuses disks created in the future')
-    if stamp < c.VHD_EPOCH or stamp - c.VHD_EPOCH > 0xFFFFFFFF:
+    if not timestamps.fits(stamp):
         raise UsageError(None, f'{origin} {stamp} cannot be stored in a VHD '
                                '(it counts seconds from 2000-01-01)')
     return stamp
-
-
-def vhd_timestamp(unix_seconds: int) -> int:
-    return unix_seconds - c.VHD_EPOCH
-
-
-def unix_timestamp(vhd_seconds: int) -> int:
-    return vhd_seconds + c.VHD_EPOCH
 
 
 def is_reproducible(explicit_timestamp: Union[str, int, None],
@@ -171,7 +164,8 @@ class Stamp:
         elif unique_id is None:
             unique_id = uuid.uuid4()
         return Footer.for_xenserver(disk_type, size,
-                                    vhd_timestamp(self.unix_time), unique_id)
+                                    timestamps.to_vhd(self.unix_time),
+                                    unique_id)
 
 
 def parse_uuid(text: str) -> uuid.UUID:

@@ -17,6 +17,7 @@ import enum
 from typing import List, Optional
 
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.xen.tolerances import TIMESTAMP_MAX_SLACK
 
@@ -103,7 +104,7 @@ def footer_findings(footer: Footer, batmap_present: Optional[bool],
         add(Level.WARNING, 'partial-block',
             f'virtual size {footer.current_size} bytes is not a whole number '
             'of 2 MiB blocks; libvhd ignores the partial last block')
-    ahead = footer.timestamp + c.VHD_EPOCH - int(now)
+    ahead = timestamps.to_unix(footer.timestamp) - int(now)
     if ahead > 0:
         add(Level.PROBLEM if ahead > TIMESTAMP_MAX_SLACK else Level.WARNING,
             'future-timestamp',
