@@ -59,6 +59,17 @@ class TempDirTestCase(unittest.TestCase):
     def path(self, name: str) -> str:
         return os.path.join(self.tmp, name)
 
+    def assertOneLine(self, result: subprocess.CompletedProcess,
+                      *fragments: str) -> None:
+        """Refused as bad input must be: non-zero, one line on stderr
+        holding ``fragments``, no traceback."""
+        self.assertNotEqual(result.returncode, 0, result.stdout)
+        self.assertNotIn('Traceback', result.stderr)
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, result.stderr)
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
+
 
 def make_raw(path: str, size: int,
              writes: Iterable[Tuple[int, bytes]] = ()) -> str:

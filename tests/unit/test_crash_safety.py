@@ -140,15 +140,6 @@ class CrashTestCase(base.TempDirTestCase):
                       ) -> None:
         self.assertEqual(set(os.listdir(directory or self.tmp)), expected)
 
-    def assertOneLine(self, result: subprocess.CompletedProcess,
-                      *fragments: str) -> None:
-        self.assertNotEqual(result.returncode, 0)
-        self.assertNotIn('Traceback', result.stderr)
-        lines = result.stderr.strip().splitlines()
-        self.assertEqual(len(lines), 1, result.stderr)
-        for fragment in fragments:
-            self.assertIn(fragment, lines[0])
-
 
 class ConvertInterruptTest(CrashTestCase):
     """``diskimage-vhd convert`` interrupted half-way."""

@@ -70,15 +70,6 @@ class InPlaceFaultTest(base.TempDirTestCase):
         self.addCleanup(base.run, ['umount', '-l', mountpoint])
         return mountpoint
 
-    def assertOneLine(self, result: subprocess.CompletedProcess,
-                      *fragments: str) -> None:
-        self.assertNotEqual(result.returncode, 0, result.stdout)
-        self.assertNotIn('Traceback', result.stderr)
-        lines = result.stderr.strip().splitlines()
-        self.assertEqual(len(lines), 1, result.stderr)
-        for fragment in fragments:
-            self.assertIn(fragment, lines[0])
-
     def assertKept(self, size: int, before: str, *absent: str) -> None:
         """IN as it was: its name, size and bytes; nothing at ``absent``."""
         self.assertEqual(os.path.getsize(self.disk), size)

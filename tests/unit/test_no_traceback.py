@@ -63,15 +63,6 @@ class ExtremeFieldTest(base.TempDirTestCase):
         self.vhd = self.path('disk.vhd')
         convert(self.raw, self.vhd)
 
-    def assertOneLine(self, result: subprocess.CompletedProcess,
-                      *fragments: str) -> None:
-        self.assertNotEqual(result.returncode, 0, result.stdout)
-        self.assertNotIn('Traceback', result.stderr)
-        lines = result.stderr.strip().splitlines()
-        self.assertEqual(len(lines), 1, result.stderr)
-        for fragment in fragments:
-            self.assertIn(fragment, lines[0])
-
     def test_current_size_beyond_any_disk(self) -> None:
         """2^63 was an OverflowError (raw), 2^64 - 1 a struct.error (fixed)."""
         out = self.path('out')
