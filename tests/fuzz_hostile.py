@@ -241,7 +241,8 @@ def locator(mutant, rng: random.Random) -> None:
     name, offset, fmt, values = rng.choice((
         ('code', 0, '>I', [0, PlatformCode.MACX, PlatformCode.W2KU,
                            PlatformCode.W2RU, 0xFFFFFFFF]),
-        ('data_space', 4, '>I', [0, 1, 511, 512, 4096, 0xFFFFFFFF]),
+        ('data_space', 4, '>I', [0, 1, 511, 512, 4096, 0xFFFFFE00,
+                                 0xFFFFFFFF]),
         ('data_length', 8, '>I', [0, 1, 512, 4097, 0x7FFFFFFF, 0xFFFFFFFF]),
         ('data_offset', 16, '>Q', [0, 512, 1536, mutant.size, 1 << 63,
                                    U64])))
