@@ -41,6 +41,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader, batmap_checksum
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from tests import fuzz_hostile
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES_DIR = os.environ.get(
@@ -134,6 +135,10 @@ def describe(name: str, data: bytes) -> SeedDisk:
         regions += [Region('batmap_header', table_end, table_end + 512),
                     Region('batmap', batmap.batmap_offset,
                            batmap.batmap_offset + batmap.batmap_size * 512)]
+    if footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+        regions += [Region(f'locator{i}', entry.data_offset,
+                           entry.data_offset + entry.data_bytes)
+                    for i, entry in enumerate(header.locators) if entry.code]
     bat = struct.unpack_from(f'>{entries}I', data, table)
     allocated = [i for i, entry in enumerate(bat) if entry != c.UNALLOCATED]
     span = bitmap_span(bs)
@@ -227,7 +232,12 @@ def load_seeds(rng: random.Random) -> List[SeedDisk]:
     for name in FIXTURE_SEEDS:
         with open(os.path.join(FIXTURES_DIR, name), 'rb') as handle:
             seeds.append(describe(name, handle.read()))
-    for name, data in generated_seeds(rng):
+    generated = generated_seeds(rng)
+    for name, data in generated:
+        seeds.append(describe(name, data))
+    parent = dict(generated)[fuzz_hostile.PARENT_SEED]
+    for name, data in fuzz_hostile.differencing_seeds(
+            fuzz_hostile.PARENT_SEED, parent):
         seeds.append(describe(name, data))
     return seeds
 
@@ -509,8 +519,14 @@ def _region_mutation(mutant: Mutant, rng: random.Random) -> None:
 MUTATORS: Sequence[Tuple[float, Callable[[Mutant, random.Random], None]]] = (
     (0.35, _region_mutation), (0.25, _field), (0.15, _bat_entry),
     (0.05, _batmap_bits), (0.15, _truncate), (0.04, _extend),
-    (0.01, _huge),
+    (0.01, _huge), (0.04, fuzz_hostile.size_extremes),
+    (0.03, fuzz_hostile.bat_alias), (0.02, fuzz_hostile.over_holes),
+    (0.04, fuzz_hostile.locator),
 )
+# The share of cases made from a differencing seed (hostile locators and
+# chains): enough to reach every one often, not so many that the plain
+# disks' structures go short.
+DIFFERENCING_SHARE = 0.2
 
 
 def make_mutant(seeds: Sequence[SeedDisk], seed: int, index: int) -> Mutant:
@@ -522,7 +538,12 @@ def make_mutant(seeds: Sequence[SeedDisk], seed: int, index: int) -> Mutant:
         mutant = Mutant(disk, length=length)
         mutant.notes.append(f'truncate to {length} (systematic)')
         return mutant
-    mutant = Mutant(rng.choice(seeds))
+    differencing = [disk for disk in seeds
+                    if disk.name.startswith(fuzz_hostile.PREFIX)]
+    plain = [disk for disk in seeds
+             if not disk.name.startswith(fuzz_hostile.PREFIX)]
+    pool = differencing if rng.random() < DIFFERENCING_SHARE else plain
+    mutant = Mutant(rng.choice(pool or seeds))
     weights = [w for w, _ in MUTATORS]
     functions = [f for _, f in MUTATORS]
     for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 5))):
@@ -564,6 +585,7 @@ class WorkFiles:
     def __init__(self, directory: str, seeds: Sequence[SeedDisk]):
         self.paths: Dict[str, str] = {}
         self.chunks: Dict[str, List[int]] = {}
+        fuzz_hostile.prepare(directory)
         for disk in seeds:
             view = memoryview(disk.data)
             self.chunks[disk.name] = [
@@ -721,12 +743,16 @@ def target_check_bitmaps(path: str) -> Optional[str]:
 def _xenserver_blocks(path: str) -> bool:
     """A fixed disk, or a dynamic one of 2 MiB blocks: libvhd checks the BAT
     in 2 MiB units whatever the header says, so for other block sizes its
-    verdict says nothing about the blocks the reader uses."""
+    verdict says nothing about the blocks the reader uses.  Nor for a
+    differencing disk: its data needs its parent, which the reader never
+    follows (it refuses to read one, in one line)."""
     with open(path, 'rb') as handle:
         handle.seek(-512, os.SEEK_END)
         footer = Footer.parse(handle.read(512).ljust(512, b'\0'))
         if footer.disk_type == c.DISK_TYPE_FIXED:
             return True
+        if footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+            return False
         handle.seek(512)
         header = DynamicHeader.parse(handle.read(1024).ljust(1024, b'\0'))
     return header.block_size == c.BLOCK_SIZE
@@ -883,6 +909,7 @@ def run_campaign(seed: int, cases: int, seconds: float, workdir: str,
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     seeds = load_seeds(random.Random(seed))
     files = WorkFiles(workdir, seeds)
+    watch = fuzz_hostile.OpenWatch.watching(workdir)
     started = time.monotonic()
     findings: List[Finding] = []
     slowest: Dict[str, float] = {}
@@ -899,6 +926,7 @@ def run_campaign(seed: int, cases: int, seconds: float, workdir: str,
                     if index % every:
                         continue
                     problem, elapsed = run_target(function, path)
+                    problem = problem or watch.take()
                     calls[name] = calls.get(name, 0) + 1
                     slowest[name] = max(slowest.get(name, 0.0), elapsed)
                     spent[name] = spent.get(name, 0.0) + elapsed

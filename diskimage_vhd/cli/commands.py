@@ -5,6 +5,7 @@ from __future__ import annotations
 # First, before anything slow: a SIGINT during start-up ends quietly.
 from diskimage_vhd.cli import startup  # noqa: F401
 import argparse
+import functools
 import json
 import sys
 from typing import Optional, Sequence, TextIO
@@ -36,7 +37,11 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+@functools.lru_cache(maxsize=None)
 def _parser() -> argparse.ArgumentParser:
+    """The command line, built once a process: building it costs more
+    (about 4 ms) than checking a small disk, and ``main`` runs many times
+    in one process under the fuzz campaign and the API's callers."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description='Make, inspect and check XenServer-ready VHD disk images.')

@@ -69,7 +69,8 @@ class VhdImage(OpenedInput):
         short = self.file_size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1
         self.data_end = self.file_size - c.FOOTER_SIZE + short
         if self.footer.disk_type == c.DISK_TYPE_FIXED:
-            self.size = min(self.footer.virtual_size, max(self.data_end, 0))
+            self._check_fixed_length()
+            self.size = min(self.footer.virtual_size, self.data_end)
         elif self.footer.is_dynamic:
             self.size = self.footer.virtual_size
             self._load_dynamic()
@@ -109,6 +110,23 @@ class VhdImage(OpenedInput):
         raise NotAVhdError(self.path, 'not a VHD: no footer cookie '
                                       '"conectix" at the end of the file',
                            kind='not-a-vhd')
+
+    def _check_fixed_length(self) -> None:
+        """A fixed disk's data is exactly ``current_size`` bytes.
+
+        Every writer (libvhd, qemu, Hyper-V, this package) lays it out so;
+        a file shorter or longer than its footer says is damaged or not what
+        it claims, and no size read from it can be trusted: it is refused
+        rather than cut or padded to a size of our choosing.  (qemu sizes
+        some disks by their CHS geometry, ``virtual_size``, yet writes
+        ``current_size`` bytes of data, so the data is held to that.)
+        """
+        claimed = self.footer.current_size
+        if self.data_end != claimed:
+            raise self._refuse(
+                'fixed-size-mismatch',
+                f'fixed disk holds {self.data_end} bytes of data, but '
+                f'its footer says {claimed}')
 
     def _check_footer_checksum(self, footer: Footer, what: str) -> None:
         if not footer.checksum_ok():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import errno
-from typing import Callable, Dict, List
+import os
+from typing import Callable, Dict, List, Tuple
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
@@ -50,10 +51,16 @@ def allocated_blocks(vhd: libvhd.Vhd) -> int:
 
 
 def chain_depth(vhd: libvhd.Vhd) -> int:
-    """``vhd_chain_depth``: 1, plus one per parent (a raw parent counts)."""
+    """``vhd_chain_depth``: 1, plus one per parent (a raw parent counts).
+
+    libvhd would follow a cycle of parents (A -> B -> A) for ever; a disk
+    met twice (the same device and inode, whatever path named it) stops
+    the walk at once with ELOOP, and MAX_CHAIN bounds a long honest chain.
+    """
     depth = 1
     current = vhd
     opened: List[libvhd.Vhd] = []
+    seen = {_identity(vhd)}
     try:
         while current.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
             if parents.parent_is_raw(current):
@@ -62,11 +69,21 @@ def chain_depth(vhd: libvhd.Vhd) -> int:
                 raise libvhd.LibvhdError(errno.ELOOP, 'parent chain too long')
             current = libvhd.open_vhd(parents.parent_locator_get(current))
             opened.append(current)
+            if _identity(current) in seen:
+                raise libvhd.LibvhdError(errno.ELOOP, 'parent chain is a '
+                                                      'cycle')
+            seen.add(_identity(current))
             depth += 1
         return depth
     finally:
         for disk in opened:
             disk.close()
+
+
+def _identity(vhd: libvhd.Vhd) -> Tuple[int, int]:
+    """The file behind an open disk, whatever path reached it."""
+    status = os.fstat(vhd.fd)
+    return status.st_dev, status.st_ino
 
 
 def run(args: List[str], out: Callable[[str], None]) -> int:

@@ -7,19 +7,19 @@ that names itself as its parent is not valid.
 
 from __future__ import annotations
 
-import dataclasses
+import errno
 import os
 import sys
 import threading
 from typing import List
 
 from diskimage_vhd import check
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.format.locator import ParentLocator, PlatformCode
+from diskimage_vhd.vhdutil import query
 from diskimage_vhd.vhdutil.create import create
+from diskimage_vhd.xen import libvhd
 from tests import base
+from tests.differencing import make_child
 
 EPOCH = base.FIXTURE_UNIX_TIMESTAMP
 
@@ -35,34 +35,6 @@ def _audit(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit)
-
-
-def make_child(path: str, parent_name: str, locator_path: str,
-               parent_uuid: bytes) -> str:
-    """A differencing disk whose one MACX locator says ``locator_path``."""
-    create(path, 10, 0, False, timestamp=str(EPOCH))
-    with open(path, 'rb') as handle:
-        data = bytearray(handle.read())
-    footer = Footer.parse(bytes(data[-512:]))
-    place = len(data) - 512  # the locator's data goes where the footer was
-    text = f'file://{locator_path}'.encode('ascii')
-    locator = ParentLocator(code=PlatformCode.MACX, data_space=1,
-                            data_length=len(text), reserved=0,
-                            data_offset=place)
-    header = DynamicHeader.parse(bytes(data[512:1536]))
-    header = dataclasses.replace(
-        header, parent_unique_id=parent_uuid,
-        parent_unicode_name=parent_name.encode('utf-16-be').ljust(512, b'\0'),
-        parent_locators=locator.pack().ljust(192, b'\0'))
-    header.checksum = header.computed_checksum()
-    footer = dataclasses.replace(footer, disk_type=c.DISK_TYPE_DIFFERENCING)
-    footer.checksum = footer.computed_checksum()
-    data[512:1536] = header.pack()
-    data[0:512] = footer.pack()
-    data[place:] = text.ljust(512, b'\0') + footer.pack()
-    with open(path, 'wb') as handle:
-        handle.write(data)
-    return path
 
 
 class ParentTest(base.TempDirTestCase):
@@ -113,3 +85,71 @@ class ParentTest(base.TempDirTestCase):
         self.assertEqual(report.error, 'error resolving ./child.vhd: -40')
         result = base.run_module('diskimage_vhd.vhdutil', 'check', '-n', child)
         self.assertEqual(result.returncode, 40, result.stdout)  # ELOOP
+
+
+class ChainTest(base.TempDirTestCase):
+    """``vhd-util query -d`` walks the chain of parents: a cycle of disks
+    (A -> B -> A) is an error (ELOOP) found when a disk comes round again,
+    not after 1024 opens, whatever path names it."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.base = self.path('base.vhd')
+        create(self.base, 10, 0, False, timestamp=str(EPOCH))
+        with open(self.base, 'rb') as handle:
+            self.base_uuid = Footer.parse(handle.read(512)).unique_id
+
+    def depth(self, path: str):
+        return base.run_module('diskimage_vhd.vhdutil', 'query', '-n', path,
+                               '-d')
+
+    def walk(self, path: str) -> List[str]:
+        """Walk ``path``'s chain in this process; the files it opened."""
+        _OPENED.clear()
+        _WATCHING.on = True
+        try:
+            with libvhd.open_vhd(path) as vhd:
+                with self.assertRaises(libvhd.LibvhdError) as caught:
+                    query.chain_depth(vhd)
+        finally:
+            _WATCHING.on = False
+        self.assertEqual(caught.exception.errno, errno.ELOOP)
+        return [name for name in _OPENED if name.endswith('.vhd')]
+
+    def test_an_honest_chain(self) -> None:
+        middle = make_child(self.path('middle.vhd'), 'base.vhd',
+                            './base.vhd', self.base_uuid)
+        with open(middle, 'rb') as handle:
+            middle_uuid = Footer.parse(handle.read(512)).unique_id
+        top = make_child(self.path('top.vhd'), 'middle.vhd', middle,
+                         middle_uuid)
+        result = self.depth(top)
+        self.assertEqual(result.returncode, 0, result.stdout)
+        self.assertEqual(result.stdout, 'chain depth: 3\n')
+        self.assertTrue(check(top).valid)
+
+    def test_a_cycle_of_two(self) -> None:
+        first, second = self.path('a.vhd'), self.path('b.vhd')
+        make_child(first, 'b.vhd', './b.vhd', self.base_uuid)
+        make_child(second, 'a.vhd', './a.vhd', self.base_uuid)
+        for path in (first, second):
+            with self.subTest(path=path):
+                result = self.depth(path)
+                self.assertEqual(result.returncode, 40, result.stdout)
+                self.assertEqual(result.stdout,
+                                 'error checking chain depth: -40\n')
+                # Each disk once, then the first again: not 1024 opens.
+                self.assertEqual(len(self.walk(path)), 3)
+
+    def test_a_cycle_through_another_name(self) -> None:
+        """A link to the disk is the same disk: the walk ends when it comes
+        back, not when a path repeats."""
+        first, second = self.path('a.vhd'), self.path('b.vhd')
+        make_child(first, 'b.vhd', './b.vhd', self.base_uuid)
+        os.link(first, self.path('alias.vhd'))
+        make_child(second, 'alias.vhd', './alias.vhd', self.base_uuid)
+        result = self.depth(first)
+        self.assertEqual(result.returncode, 40, result.stdout)
+        self.assertEqual(result.stdout, 'error checking chain depth: -40\n')
+        self.assertEqual([os.path.basename(name) for name in self.walk(first)],
+                         ['a.vhd', 'b.vhd', 'alias.vhd'])

@@ -9,6 +9,7 @@ disk cannot be read, in the words ``info`` and ``convert`` use.
 
 from __future__ import annotations
 
+import os
 import struct
 
 from diskimage_vhd import check, convert, inspect
@@ -16,7 +17,7 @@ from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.xen.check import check as vhd_util_check
 from tests import base
-from tests.unit.test_crash_safety import DISKIMAGE_VHD, VHD_UTIL
+from tests.unit.test_crash_safety import DISKIMAGE_VHD, VHD_UTIL, fixed_vhd
 
 MiB = base.MiB
 
@@ -97,3 +98,59 @@ class AliasedBlocksTest(base.TempDirTestCase):
             convert(vhd, self.path('out.raw'), target_format='raw')
         self.assertEqual(refused.exception.problem, words)
         self.assertEqual(refused.exception.kind, 'block-overlap')
+
+
+class FixedLengthMismatchTest(base.TempDirTestCase):
+    """A fixed disk whose data is shorter or longer than its footer says.
+
+    XenServer's vhd-util check never compares them; such a disk used to
+    pass ``diskimage-vhd check`` and convert silently to another size.
+    """
+
+    def fixed(self, name: str, change: int) -> str:
+        """A 1 MiB fixed VHD, then ``change`` bytes of data cut or added."""
+        path = fixed_vhd(self.path(name), MiB)
+        with open(path, 'rb') as handle:
+            data = handle.read()
+        data, footer = data[:-512], data[-512:]
+        data = data[:MiB + change] if change < 0 else data + b'z' * change
+        with open(path, 'wb') as handle:
+            handle.write(data + footer)
+        return path
+
+    def test_shorter_and_longer_are_refused_everywhere(self) -> None:
+        for change in (-512, -MiB // 2, 512, 4096):
+            vhd = self.fixed(f'{change}.vhd', change)
+            words = (f'fixed disk holds {MiB + change} bytes of data, but '
+                     f'its footer says {MiB}')
+            with self.subTest(change=change):
+                self.assertTrue(vhd_util_check(vhd).valid)
+                result = base.run(VHD_UTIL + ['check', '-n', vhd])
+                self.assertEqual(result.returncode, 0, result.stdout)
+                report = check(vhd)
+                self.assertEqual(report.error, words)
+                self.assertEqual(report.problem.code,
+                                 'unreadable-fixed-size-mismatch')
+                with self.assertRaises(InvalidVhdError) as refused:
+                    inspect(vhd)
+                self.assertEqual(refused.exception.kind,
+                                 'fixed-size-mismatch')
+                self.assertEqual(refused.exception.problem, words)
+                result = base.run(DISKIMAGE_VHD + ['check', vhd])
+                self.assertEqual(result.returncode, 22)
+                self.assertIn(f'is invalid: {words}', result.stdout)
+                for target in ('raw', 'fixed', 'dynamic'):
+                    out = self.path(f'out.{target}')
+                    result = base.run(DISKIMAGE_VHD + [
+                        'convert', '-q', '--to', target, vhd, out])
+                    self.assertEqual(result.returncode, 22, result.stderr)
+                    self.assertEqual(result.stderr.strip(),
+                                     f'diskimage-vhd: {vhd}: {words}')
+                    self.assertFalse(os.path.exists(out))
+
+    def test_exact_length_still_reads(self) -> None:
+        vhd = self.fixed('exact.vhd', 0)
+        self.assertTrue(check(vhd).valid)
+        out = self.path('out.raw')
+        convert(vhd, out, target_format='raw')
+        self.assertEqual(os.path.getsize(out), MiB)
