@@ -13,7 +13,7 @@ import array
 import os
 from typing import Iterator, Optional
 
-from diskimage_vhd.errors import InvalidVhdError, NotAVhdError, VhdError
+from diskimage_vhd.errors import InvalidVhdError, NotAVhdError
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
@@ -231,6 +231,13 @@ class VhdImage(OpenedInput):
                     f'block {first[0]} (offset 0x{first[1]:x}) clobbers block '
                     f'{second[0]} (offset 0x{second[1]:x})')
 
+    def require_standalone(self) -> None:
+        """A differencing disk's data needs its parent, which this package
+        never follows: convert, and so check, refuse it in these words."""
+        if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+            raise self._refuse('differencing', 'is a differencing disk; its '
+                                               'parent chain cannot be read')
+
     # -- queries -----------------------------------------------------------
 
     @property
@@ -285,9 +292,7 @@ class VhdImage(OpenedInput):
         if self.bat is None:
             self._pread_into(view, offset)
             return
-        if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
-            raise VhdError(self.path, 'differencing disks need their parent, '
-                                      'which is not supported')
+        self.require_standalone()
         bs = self.block_size
         done = 0
         while done < len(view):

@@ -58,9 +58,10 @@ def _open_source(path: str, declared: Optional[str]) -> tuple:
         return RawSource(path), 'raw'
     actual = c.DISK_TYPE_NAMES[image.footer.disk_type]
     if actual == 'differencing':
-        image.close()
-        raise VhdError(path, 'is a differencing disk; its parent chain cannot '
-                             'be converted')
+        try:
+            image.require_standalone()
+        finally:
+            image.close()
     if declared not in (None, 'vhd', actual):
         image.close()
         raise VhdError(path, f'is a {actual} VHD, not {declared}')

@@ -10,6 +10,7 @@ from typing import Dict, Optional
 
 from diskimage_vhd import check
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.xen.check import check as vhd_util_check
 from tests import fuzz_hostile, fuzzing
 from tests.base import TempDirTestCase
 from tests.unit.test_fuzz import MIN_CASES, SEED
@@ -81,7 +82,7 @@ class HostileClassesTest(TempDirTestCase):
                     problem, _ = fuzzing.run_target(function, path)
                     problem = problem or watch.take()
                     self.assertIsNone(problem, f'{disk.name}: {name}')
-                verdicts[disk.name] = check(path).error
+                verdicts[disk.name] = vhd_util_check(path).error
         self.assertIsNone(verdicts['diff-child'])
         self.assertIsNone(verdicts['diff-grandchild'])
         self.assertEqual(verdicts['diff-self'],

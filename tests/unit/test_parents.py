@@ -13,11 +13,13 @@ import sys
 import threading
 from typing import List
 
-from diskimage_vhd import check
+from diskimage_vhd import check, convert
+from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.vhdutil import query
 from diskimage_vhd.vhdutil.create import create
 from diskimage_vhd.xen import libvhd
+from diskimage_vhd.xen.check import check as vhd_util_check
 from tests import base
 from tests.differencing import make_child
 
@@ -50,7 +52,7 @@ class ParentTest(base.TempDirTestCase):
         _OPENED.clear()
         _WATCHING.on = True
         try:
-            return check(path)
+            return vhd_util_check(path)
         finally:
             _WATCHING.on = False
 
@@ -60,6 +62,20 @@ class ParentTest(base.TempDirTestCase):
         report = self.watched_check(child)
         self.assertTrue(report.valid, report.error)
         self.assertIn(self.parent, _OPENED)
+
+    def test_check_and_convert_agree_a_differencing_disk_cannot_be_read(
+            self) -> None:
+        """vhd-util check calls the chain valid; this package never follows
+        a parent, so its check says what convert says."""
+        child = make_child(self.path('child.vhd'), 'parent.vhd',
+                           './parent.vhd', self.parent_uuid)
+        words = 'is a differencing disk; its parent chain cannot be read'
+        report = check(child)
+        self.assertEqual(report.error, words)
+        self.assertEqual(report.problem.code, 'unreadable-differencing')
+        with self.assertRaises(InvalidVhdError) as refused:
+            convert(child, self.path('out.vhd'))
+        self.assertEqual(refused.exception.problem, words)
 
     def test_a_fifo_named_as_parent_is_never_opened(self) -> None:
         fifo = self.path('pipe')
@@ -126,7 +142,7 @@ class ChainTest(base.TempDirTestCase):
         result = self.depth(top)
         self.assertEqual(result.returncode, 0, result.stdout)
         self.assertEqual(result.stdout, 'chain depth: 3\n')
-        self.assertTrue(check(top).valid)
+        self.assertTrue(vhd_util_check(top).valid)
 
     def test_a_cycle_of_two(self) -> None:
         first, second = self.path('a.vhd'), self.path('b.vhd')

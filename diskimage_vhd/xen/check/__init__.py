@@ -142,7 +142,8 @@ def _check_readable(run: CheckRun) -> None:
     the same)."""
     from diskimage_vhd.image.reader import VhdImage
     try:
-        VhdImage(run.path).close()
+        with VhdImage(run.path) as image:
+            image.require_standalone()
     except InvalidVhdError as error:
         raise ProblemFound(Problem(
             f'unreadable-{error.kind}', error.problem, errno.EINVAL,
