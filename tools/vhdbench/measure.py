@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -46,13 +47,15 @@ def run_timed(commands: List[Command], env: Optional[Dict[str, str]] = None,
             wrapped = list(command)
             if GNU_TIME:
                 wrapped = [GNU_TIME, '-f', '%M', '-o', rss.name, *wrapped]
+            # A group of its own, so that an interrupted run can stop the
+            # tool itself and not only GNU time, its parent.
             child = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=errors,
-                                     env=env, cwd=cwd)
+                                     env=env, cwd=cwd, start_new_session=True)
             try:
                 _, status, usage = os.wait4(child.pid, 0)
             except BaseException:  # interrupted: leave no tool running
-                child.kill()
+                os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
                 raise
             child.returncode = os.waitstatus_to_exitcode(status)
