@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -15,6 +16,7 @@ Command = Sequence[str]
 # its own, so each tool is started by GNU time, a small process whose wait4
 # sees the tool's own peak.
 GNU_TIME = shutil.which('time', path='/usr/bin:/bin')
+DROP_CACHES = '/proc/sys/vm/drop_caches'
 
 
 class ToolFailed(RuntimeError):
@@ -45,13 +47,15 @@ def run_timed(commands: List[Command], env: Optional[Dict[str, str]] = None,
             wrapped = list(command)
             if GNU_TIME:
                 wrapped = [GNU_TIME, '-f', '%M', '-o', rss.name, *wrapped]
+            # A group of its own, so that an interrupted run can stop the
+            # tool itself and not only GNU time, its parent.
             child = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=errors,
-                                     env=env, cwd=cwd)
+                                     env=env, cwd=cwd, start_new_session=True)
             try:
                 _, status, usage = os.wait4(child.pid, 0)
             except BaseException:  # interrupted: leave no tool running
-                child.kill()
+                os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
                 raise
             child.returncode = os.waitstatus_to_exitcode(status)
@@ -85,6 +89,16 @@ def remove(path: str) -> None:
         pass
 
 
-def settle() -> None:
-    """Flush every dirty page, so no run pays for an earlier one's writeback."""
+def settle(cold: bool = False) -> None:
+    """Flush every dirty page, so no run pays for an earlier one's writeback;
+    ``cold`` then drops the page cache too (root only), so the run reads
+    its input from the disk."""
     os.sync()
+    if cold:
+        with open(DROP_CACHES, 'w') as drop:
+            drop.write('3\n')
+
+
+def can_drop_caches() -> bool:
+    """Whether ``settle(cold=True)`` can work: root, and the knob exists."""
+    return os.geteuid() == 0 and os.access(DROP_CACHES, os.W_OK)
