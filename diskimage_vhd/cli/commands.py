@@ -13,6 +13,7 @@ from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.make.convert import FORMATS, convert
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.make.identity import parse_uuid
+from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.sizes import format_size, plural
 from diskimage_vhd.image.summary import inspect
@@ -132,6 +133,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _warn(message: str) -> None:
+    break_line()
     print(f'{PROG}: {message}', file=sys.stderr)
 
 
