@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from diskimage_vhd import check, dib, sizes
 
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.make.convert import FORMATS, convert
 from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.identity import parse_uuid
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
@@ -73,11 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument('-q', '--quiet', action='store_true',
                       help='print nothing but errors')
 
-    info = commands.add_parser('info', help='describe a VHD or raw image',
-                               description='Describe FILE: format, sizes, '
-                                           'creator, allocation.')
-    info.add_argument('file', metavar='FILE')
-    info.add_argument('--json', action='store_true', help='print JSON')
+    info = commands.add_parser('info', help='describe VHD or raw images',
+                               description='Describe each FILE: format, '
+                                           'sizes, creator, allocation.')
+    info.add_argument('files', metavar='FILE', nargs='+')
+    info.add_argument('--json', action='store_true',
+                      help='print JSON, errors included (a list for several '
+                           'files)')
 
     chk = commands.add_parser(
         'check', help='check a VHD as vhd-util check does, plus XenServer '
@@ -88,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument('file', metavar='FILE')
     chk.add_argument('-b', '--bitmaps', action='store_true',
                      help="also read each allocated block's sector bitmap")
-    chk.add_argument('--json', action='store_true', help='print JSON')
+    chk.add_argument('--json', action='store_true',
+                     help='print JSON, errors included')
 
     commands.add_parser(
         'elements-path', help="print the directory of this package's DIB "
@@ -148,11 +152,40 @@ INFO_LABELS = (
 SIZE_KEYS = {'virtual_size', 'file_size', 'data_bytes', 'block_size', 'max_size'}
 
 
+def _json_error(path: str, error: VhdError) -> Dict[str, object]:
+    """What --json prints for a file that could not be read."""
+    return {'path': path, 'error': error.problem,
+            'exit_code': error.exit_code}
+
+
 def _info(args: argparse.Namespace) -> int:
-    info = inspect(args.file)
+    """Describe each file; one that fails does not stop the others.
+
+    The exit status is that of the first failure, as without --json.
+    """
+    status = 0
+    described: List[Dict[str, object]] = []
+    for path in args.files:
+        try:
+            info = inspect(path)
+        except VhdError as error:
+            if not args.json and len(args.files) == 1:
+                raise
+            if not args.json:
+                _warn(str(error))  # and go on with the other files
+            status = status or error.exit_code
+            described.append(_json_error(path, error))
+            continue
+        described.append(info)
+        if not args.json:
+            _print_info(info)
     if args.json:
-        print(json.dumps(info, indent=2, sort_keys=True))
-        return 0
+        print(json.dumps(described if len(args.files) > 1 else described[0],
+                         indent=2, sort_keys=True))
+    return status
+
+
+def _print_info(info: Dict[str, object]) -> None:
     print(info['path'])
     for key, label in INFO_LABELS:
         if key not in info:
@@ -163,11 +196,17 @@ def _info(args: argparse.Namespace) -> int:
         elif key == 'batmap':
             value = 'yes' if value else 'no'
         print(f'  {label + ":":18}{value}')
-    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    report = check(args.file, check_bitmaps=args.bitmaps)
+    try:
+        report = check(args.file, check_bitmaps=args.bitmaps)
+    except VhdError as error:
+        if not args.json:
+            raise
+        print(json.dumps(_json_error(args.file, error), indent=2,
+                         sort_keys=True))
+        return error.exit_code
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:

@@ -74,12 +74,23 @@ def _open_source(path: str, declared: Optional[str]) -> tuple:
     return image, actual
 
 
+def check_virtual_size(path: str, size: int, rounded: int,
+                       unit: str) -> None:
+    """Refuse a disk whose size, rounded up to whole ``unit``, is past the
+    largest a VHD holds; say both exact numbers, as a rounded-off size such
+    as "2.0 TiB" could read as within the limit.
+    """
+    if rounded > c.MAX_VIRTUAL_SIZE:
+        raise VhdError(path, f'is {size} bytes; rounded up to whole {unit} '
+                             f'that is {rounded}, past the '
+                             f'{c.MAX_VIRTUAL_SIZE} bytes '
+                             f'({c.MAX_VIRTUAL_SIZE >> 30} GiB) a VHD holds')
+
+
 def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
     """Virtual size (whole blocks) and BAT entries for a dynamic target."""
     size = blocks_for(source.size) * c.BLOCK_SIZE
-    if size > c.MAX_VIRTUAL_SIZE:
-        raise VhdError(source.path, f'is {format_size(source.size)}; a VHD '
-                                    'holds at most 2040 GiB')
+    check_virtual_size(source.path, source.size, size, '2 MiB blocks')
     entries = blocks_for(size)
     if max_size is not None:
         if max_size > MAX_PREALLOCATED_SIZE:
@@ -157,6 +168,10 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
     """Write the target; hash the content only if a UUID is derived from it."""
     if target_format == 'dynamic':
         size, entries = _dynamic_geometry(source, max_size)
+        if size != source.size and notify:
+            notify(f'{source.path}: {source.size} bytes is not a whole number '
+                   f'of 2 MiB blocks; the virtual size is rounded up to '
+                   f'{size} (the added tail reads as zeros)')
         return write_dynamic(
             source, fd, virtual_size=size, max_table_entries=entries,
             allocate_all=allocate_all, progress=report,

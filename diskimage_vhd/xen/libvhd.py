@@ -17,6 +17,7 @@ import struct
 import sys
 from typing import Iterator, List, Optional, Tuple
 
+from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.posix.io import OpenFile, file_size
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
@@ -81,7 +82,8 @@ def vhd_read(fd: int, length: int, offset: int) -> bytes:
     try:
         data = pread_full(fd, length, offset)
     except OSError as error:
-        raise LibvhdError(error.errno or errno.EIO, str(error)) from None
+        raise LibvhdError(error.errno or errno.EIO,
+                          describe_os_error(error)) from None
     if len(data) == length:
         return data
     if not data:  # libvhd's atomic read sets EPIPE on end of file
@@ -180,7 +182,8 @@ def open_fd(path: str) -> int:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK
                      | getattr(os, 'O_CLOEXEC', 0))
     except OSError as error:
-        raise LibvhdError(error.errno or errno.EIO, str(error)) from None
+        raise LibvhdError(error.errno or errno.EIO,
+                          describe_os_error(error)) from None
     mode = os.fstat(fd).st_mode
     if stat.S_ISDIR(mode):
         os.close(fd)
