@@ -96,11 +96,12 @@ class PackagingTest(unittest.TestCase):
         return self.bins[name]
 
     def command(self, bin_dir: str, *args: str) -> subprocess.CompletedProcess:
-        """Run an installed command outside the source tree."""
+        """Run a command found on the PATH of an activated venv, outside
+        the source tree: the one found is the one a user gets.
+        """
         env = {'PATH': bin_dir + os.pathsep + '/usr/bin:/bin',
                'HOME': self.tmp}
-        return _run([os.path.join(bin_dir, args[0]), *args[1:]], env=env,
-                    cwd=self.tmp)
+        return _run(list(args), env=env, cwd=self.tmp)
 
     def check_installed(self, bin_dir: str) -> None:
         self.assertRegex(self.version, VERSION)
