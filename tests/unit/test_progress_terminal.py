@@ -73,15 +73,15 @@ class TerminalTest(base.TempDirTestCase):
         super().setUp()
         if TMUX is None:
             self.skipTest('tmux is not installed (apt-get install tmux)')
-        self.socket = self.path('tmux.socket')
-        self.addCleanup(subprocess.run, [TMUX, '-S', self.socket,
-                                         'kill-server'],
-                        stderr=subprocess.DEVNULL)
+        self.terminals = 0
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run([TMUX, '-S', self.socket, *args], check=True,
-                              stdout=subprocess.PIPE,
-                              universal_newlines=True).stdout
+        result = subprocess.run([TMUX, '-S', self.socket, *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+        self.assertEqual(result.returncode, 0,
+                         f'tmux {" ".join(args)}: {result.stderr}')
+        return result.stdout
 
     def screen(self, joined: bool = False) -> List[str]:
         rows = self.tmux('capture-pane', '-p', *(['-J'] if joined else []),
@@ -93,6 +93,13 @@ class TerminalTest(base.TempDirTestCase):
         # -echoctl: the terminal's own "^C" echo is not the bar's output.
         line = ('stty -echoctl; ' + shlex.join(command) +
                 '; echo "EXIT=$?"; sleep 600')
+        # A server of its own for each terminal: a killed server's socket
+        # may linger a moment.
+        self.terminals += 1
+        self.socket = self.path(f'tmux-{self.terminals}.socket')
+        self.addCleanup(subprocess.run, [TMUX, '-S', self.socket,
+                                         'kill-server'],
+                        stderr=subprocess.DEVNULL)
         self.tmux('-f', os.devnull, 'new-session', '-d', '-s', 'test',
                   '-x', str(columns), '-y', '40', line)
 
@@ -154,7 +161,6 @@ class TerminalTest(base.TempDirTestCase):
         self.tmux('send-keys', '-t', 'test', 'C-c')
         rows = self.wait_for('EXIT=')
         joined = self.screen(joined=True)
-        self.tmux('kill-server')
         self.assertIn('EXIT=130', rows)
         warning = rows.index('diskimage-vhd: a warning')
         # At 40 columns the terminal wraps this long line: find its start.
