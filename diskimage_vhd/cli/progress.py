@@ -67,7 +67,8 @@ def bar_line(label: str, percent: int, columns: int) -> str:
         bar_width = MIN_BAR_WIDTH
         label_room = room - bar_width - len(figure) - 4
         if label_room < len(ELLIPSIS) + 1:  # too narrow for a bar at all
-            return shorten(label, room - len(figure) - 1) + ' ' + figure
+            line = shorten(label, room - len(figure) - 1) + ' ' + figure
+            return line[max(len(line) - room, 0):] if room > 0 else ''
         label = shorten(label, label_room)
     filled = bar_width * percent // 100
     bar = '#' * filled + '-' * (bar_width - filled)

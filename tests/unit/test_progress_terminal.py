@@ -54,11 +54,12 @@ class BarLineTest(base.TempDirTestCase):
 
     def test_fits_every_width(self) -> None:
         label = 'converting /' + LONG_DIR + '/in.raw'
-        for columns in range(8, 200):
+        for columns in range(1, 200):
             for percent in (0, 7, 45, 100):
                 line = bar_line(label, percent, columns)
                 self.assertLessEqual(len(line), columns - 1, (columns, line))
-                self.assertTrue(line.endswith(f'{percent}%'), line)
+                if columns >= 6:
+                    self.assertTrue(line.endswith(f'{percent}%'), line)
                 if columns >= 40:
                     self.assertIn('in.raw [', line)
 
