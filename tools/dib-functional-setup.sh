@@ -1,10 +1,12 @@
 #!/bin/bash
-# Install what tests/functional/test_dib_build.py needs on a fresh Debian 12
-# machine, as root: the host tools diskimage-builder uses for a partitionless
-# debian-minimal build (sudo, debootstrap, losetup, mkfs.ext4, fstrim),
-# qemu-img for its comparison and qemu-system-x86 to boot the result; then
-# diskimage-builder itself into the virtualenv that holds this package, so
-# that its vhd-util is the one disk-image-create finds.
+# Install what a diskimage-builder build needs on a fresh Debian 12 machine,
+# as root: the README's DIB section and tests/functional/test_dib_build.py
+# call it.  The host tools diskimage-builder uses for a debian-minimal build
+# (sudo, which DIB calls even as root; debootstrap and the keyrings it
+# verifies with; losetup, kpartx for the vm element's partitions, mkfs.ext4,
+# fstrim), qemu-img, and qemu-system-x86 to boot the result; then this
+# package, and diskimage-builder with it (requirements.txt), into the
+# virtualenv, so that its vhd-util is the one disk-image-create finds.
 #
 # Usage: tools/dib-functional-setup.sh [VENV]   (default: ./.venv)
 set -eu -o pipefail
@@ -23,11 +25,10 @@ apt-get update -qq
 # let debootstrap verify bookworm's Release file.
 apt-get install -y -qq --no-install-recommends \
     sudo debootstrap debian-archive-keyring gpgv wget ca-certificates \
-    e2fsprogs util-linux mount \
+    e2fsprogs util-linux mount kpartx \
     qemu-utils qemu-system-x86 >/dev/null
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q diskimage-builder
 "$venv/bin/pip" install -q -e .
 
 echo "dib-functional-setup: $("$venv/bin/disk-image-create" --version 2>&1 |

@@ -18,7 +18,10 @@ PATH="$PWD/.venv/bin:$PATH" .venv/bin/stestr run "$@"
 status=$?
 set -e
 count() {  # the number stestr reports for one label, e.g. "Passed"
-    .venv/bin/stestr last 2>/dev/null | sed -n "s/^ - $1: \([0-9]*\)$/\1/p" | tail -n 1
+    # "stestr last" exits 1 when the run had failures; under pipefail and
+    # set -e that would end this script before its closing line.
+    { .venv/bin/stestr last 2>/dev/null || true; } |
+        sed -n "s/^ - $1: \([0-9]*\)$/\1/p" | tail -n 1
 }
 passed=$(count Passed) failed=$(count Failed) skipped=$(count Skipped)
 if [ -z "$passed$failed" ] && [ "$status" != 0 ]; then

@@ -8,7 +8,7 @@ import argparse
 import functools
 import json
 import sys
-from typing import Optional, Sequence, TextIO
+from typing import Dict, List, Optional, Sequence, TextIO
 
 from diskimage_vhd import check, dib
 
@@ -16,9 +16,11 @@ from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.convert import convert
 from diskimage_vhd.make.stream import STDOUT_NAME
 from diskimage_vhd.make.identity import parse_uuid
+from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.sizes import format_size, plural
 from diskimage_vhd.image.summary import inspect
@@ -78,11 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument('-q', '--quiet', action='store_true',
                       help='print nothing but errors')
 
-    info = commands.add_parser('info', help='describe a VHD or raw image',
-                               description='Describe FILE: format, sizes, '
-                                           'creator, allocation.')
-    info.add_argument('file', metavar='FILE')
-    info.add_argument('--json', action='store_true', help='print JSON')
+    info = commands.add_parser('info', help='describe VHD or raw images',
+                               description='Describe each FILE: format, '
+                                           'sizes, creator, allocation.')
+    info.add_argument('files', metavar='FILE', nargs='+')
+    info.add_argument('--json', action='store_true',
+                      help='print JSON, errors included (a list for several '
+                           'files)')
 
     chk = commands.add_parser(
         'check', help='check a VHD as vhd-util check does, plus XenServer '
@@ -99,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
                           'upload rules)')
     chk.add_argument('-b', '--bitmaps', action='store_true',
                      help="also read each allocated block's sector bitmap")
-    chk.add_argument('--json', action='store_true', help='print JSON')
+    chk.add_argument('--json', action='store_true',
+                     help='print JSON, errors included')
 
     measure_cli.add_parser(commands)
 
@@ -151,6 +156,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _warn(message: str) -> None:
+    break_line()
     print(f'{PROG}: {message}', file=sys.stderr)
 
 
@@ -165,11 +171,40 @@ INFO_LABELS = (
 SIZE_KEYS = {'virtual_size', 'file_size', 'data_bytes', 'block_size', 'max_size'}
 
 
+def _json_error(path: str, error: VhdError) -> Dict[str, object]:
+    """What --json prints for a file that could not be read."""
+    return {'path': path, 'error': error.problem,
+            'exit_code': error.exit_code}
+
+
 def _info(args: argparse.Namespace) -> int:
-    info = inspect(args.file)
+    """Describe each file; one that fails does not stop the others.
+
+    The exit status is that of the first failure, as without --json.
+    """
+    status = 0
+    described: List[Dict[str, object]] = []
+    for path in args.files:
+        try:
+            info = inspect(path)
+        except VhdError as error:
+            if not args.json and len(args.files) == 1:
+                raise
+            if not args.json:
+                _warn(str(error))  # and go on with the other files
+            status = status or error.exit_code
+            described.append(_json_error(path, error))
+            continue
+        described.append(info)
+        if not args.json:
+            _print_info(info)
     if args.json:
-        print(json.dumps(info, indent=2, sort_keys=True))
-        return 0
+        print(json.dumps(described if len(args.files) > 1 else described[0],
+                         indent=2, sort_keys=True))
+    return status
+
+
+def _print_info(info: Dict[str, object]) -> None:
     print(info['path'])
     for key, label in INFO_LABELS:
         if key not in info:
@@ -180,13 +215,19 @@ def _info(args: argparse.Namespace) -> int:
         elif key == 'batmap':
             value = 'yes' if value else 'no'
         print(f'  {label + ":":18}{value}')
-    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    if args.target:
-        return _check_for(args.file, args.target, args.json, args.bitmaps)
-    report = check(args.file, check_bitmaps=args.bitmaps)
+    try:
+        if args.target:
+            return _check_for(args.file, args.target, args.json, args.bitmaps)
+        report = check(args.file, check_bitmaps=args.bitmaps)
+    except VhdError as error:
+        if not args.json:
+            raise
+        print(json.dumps(_json_error(args.file, error), indent=2,
+                         sort_keys=True))
+        return error.exit_code
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:

@@ -2,13 +2,77 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Optional, TextIO
 
 BAR_WIDTH = 30
+MIN_BAR_WIDTH = 10
 TTY_INTERVAL = 0.1
 LOG_INTERVAL = 5.0
+# When the terminal does not say its width (a bare pty says 0).
+DEFAULT_COLUMNS = 80
+ELLIPSIS = '...'
+
+# The bar whose line is open on the terminal: anything else printed to the
+# terminal must end that line first (break_line), or it lands on the bar.
+_open_line: Optional['Progress'] = None
+
+
+def break_line() -> None:
+    """End the bar's line, if one is open, before another message."""
+    global _open_line
+    if _open_line is not None:
+        bar, _open_line = _open_line, None
+        bar.stream.write('\n')
+        bar.stream.flush()
+
+
+def terminal_columns(stream: TextIO) -> int:
+    """The width of the terminal behind ``stream``, read at each redraw."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    return columns or DEFAULT_COLUMNS
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters: the first word (the verb)
+    stays, and so does the end of the rest (the path, with the file's name);
+    the cut is marked with an ellipsis.
+    """
+    if len(text) <= width:
+        return text
+    verb, space, path = text.partition(' ')
+    if not space:
+        verb, path = '', text
+    head = verb + space
+    room = width - len(head) - len(ELLIPSIS)
+    if room < 1:  # no room for the verb: keep the end
+        return text[len(text) - width:] if width > 0 else ''
+    return head + ELLIPSIS + path[len(path) - room:]
+
+
+def bar_line(label: str, percent: int, columns: int) -> str:
+    """One bar line that fits in ``columns - 1`` characters, so it never
+    wraps (writing the last column leaves some terminals about to wrap).
+    """
+    room = columns - 1
+    figure = f'{percent:3d}%'
+    # label + ' [' + bar + '] ' + figure
+    bar_width = min(BAR_WIDTH, room - len(label) - len(figure) - 4)
+    if bar_width < MIN_BAR_WIDTH:
+        bar_width = MIN_BAR_WIDTH
+        label_room = room - bar_width - len(figure) - 4
+        if label_room < len(ELLIPSIS) + 1:  # too narrow for a bar at all
+            line = shorten(label, room - len(figure) - 1) + ' ' + figure
+            return line[max(len(line) - room, 0):] if room > 0 else ''
+        label = shorten(label, label_room)
+    filled = bar_width * percent // 100
+    bar = '#' * filled + '-' * (bar_width - filled)
+    return f'{label} [{bar}] {figure}'
 
 
 class Progress:
@@ -42,11 +106,14 @@ class Progress:
         return self._done * 100 // self.total
 
     def _show(self) -> None:
+        global _open_line
         percent = self._percent()
         if self.live:
-            filled = BAR_WIDTH * percent // 100
-            bar = '#' * filled + '-' * (BAR_WIDTH - filled)
-            self.stream.write(f'\r{self.label} [{bar}] {percent:3d}%')
+            columns = terminal_columns(self.stream)
+            line = bar_line(self.label, percent, columns)
+            # Redrawn in place; the padding wipes a longer previous line.
+            self.stream.write('\r' + line.ljust(columns - 1))
+            _open_line = self
         else:
             self.stream.write(f'{self.label}: {percent}%\n')
         self.stream.flush()
@@ -56,7 +123,6 @@ class Progress:
         self._done = self.total
         if self.live:
             self._show()
-            self.stream.write('\n')
-            self.stream.flush()
+            break_line()
         elif time.monotonic() - self._started >= self.interval:
             self._show()

@@ -7,6 +7,7 @@ import sys
 from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
 
 from diskimage_vhd.cli import startup
+from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.errors import VhdError
 
 EXIT_INTERRUPTED = 130
@@ -39,16 +40,22 @@ def run_command(prog: str, body: Callable[[Optional[Sequence[str]]], int],
                                                  signal.default_int_handler)
         return body(argv)
     except VhdError as error:
-        print(f'{prog}: {error}', file=sys.stderr)
+        _say(f'{prog}: {error}')
         return error.exit_code
     except KeyboardInterrupt:
-        print(f'{prog}: interrupted; nothing was written', file=sys.stderr)
+        _say(f'{prog}: interrupted; nothing was written')
         return EXIT_INTERRUPTED
     except Terminated:
-        print(f'{prog}: terminated; nothing was written', file=sys.stderr)
+        _say(f'{prog}: terminated; nothing was written')
         return EXIT_TERMINATED
     except BrokenPipeError:
         return 1
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
+
+
+def _say(line: str) -> None:
+    """One line on stderr, below a progress bar if one is drawn."""
+    break_line()
+    print(line, file=sys.stderr)

@@ -82,19 +82,34 @@ def open_input(path: str, source_format: Optional[str],
     return opened, actual
 
 
-def _within_limit(source: Source, size: int) -> int:
-    """``size``, the target's, if a VHD can hold it: the one check of the
-    2040 GiB limit for every target (a raw target is refused too, as no VHD
-    holds more and it bounds what a hostile footer can make us write)."""
-    if size > c.MAX_VIRTUAL_SIZE:
-        raise VhdError(source.path, f'is {format_size(source.size)}; a VHD '
-                                    'holds at most 2040 GiB')
+def check_virtual_size(path: str, size: int, rounded: int,
+                       unit: str) -> None:
+    """The one check of the 2040 GiB limit, for every target and both
+    commands: refuse a disk whose size, rounded up to whole ``unit``, is
+    past the largest a VHD holds.  Both exact numbers are said, as a
+    rounded-off size such as "2.0 TiB" could read as within the limit.
+    """
+    if rounded <= c.MAX_VIRTUAL_SIZE:
+        return
+    limit = (f'past the {c.MAX_VIRTUAL_SIZE} bytes '
+             f'({c.MAX_VIRTUAL_SIZE >> 30} GiB) a VHD holds')
+    if rounded == size:
+        raise VhdError(path, f'is {size} bytes, {limit}')
+    raise VhdError(path, f'is {size} bytes; rounded up to whole {unit} that '
+                         f'is {rounded}, {limit}')
+
+
+def _within_limit(source: Source, size: int, unit: str) -> int:
+    """``size``, the target's, if a VHD can hold it (a raw target is held to
+    it too: it bounds what a hostile footer can make us write)."""
+    check_virtual_size(source.path, source.size, size, unit)
     return size
 
 
 def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
     """Virtual size (whole blocks) and BAT entries for a dynamic target."""
-    size = _within_limit(source, blocks_for(source.size) * c.BLOCK_SIZE)
+    size = _within_limit(source, blocks_for(source.size) * c.BLOCK_SIZE,
+                         '2 MiB blocks')
     entries = blocks_for(size)
     if max_size is not None:
         if max_size > c.MAX_ADDRESSABLE_SIZE:
@@ -168,8 +183,8 @@ def target_size(source: Source, target_format: str,
     if target_format == 'dynamic':
         return _dynamic_geometry(source, max_size)
     if target_format == 'fixed':
-        return _within_limit(source, sector_padded(source.size)), 0
-    return _within_limit(source, source.size), 0
+        return _within_limit(source, sector_padded(source.size), 'sectors'), 0
+    return _within_limit(source, source.size, 'bytes'), 0
 
 
 def planned(source: Source, target_format: str, allocate_all: bool,
@@ -200,9 +215,16 @@ def planned(source: Source, target_format: str, allocate_all: bool,
 
 def _note_padding(source: Source, target_format: str, size: int,
                   notify: Optional[Notify]) -> None:
-    if target_format == 'fixed' and size != source.size and notify:
+    """Say when the target is larger than the source: never silently."""
+    if size == source.size or not notify:
+        return
+    if target_format == 'fixed':
         notify(f'{source.path}: {source.size} bytes is not a whole number '
                f'of sectors; padded with zeros to {size}')
+    elif target_format == 'dynamic':
+        notify(f'{source.path}: {source.size} bytes is not a whole number '
+               f'of 2 MiB blocks; the virtual size is rounded up to {size} '
+               '(the added tail reads as zeros)')
 
 
 def _write_forward(source: Source, fd: int, target_format: str,
@@ -230,6 +252,7 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
     """
     size, entries = target_size(source, target_format, max_size)
     digest = identity.ContentDigest(size) if stamp.needs_digest else None
+    _note_padding(source, target_format, size, notify)
     if target_format == 'dynamic':
         written = write_dynamic(source, fd, DynamicPlan(size, entries),
                                 allocate_all=allocate_all, digest=digest,
@@ -237,7 +260,6 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
         footer = stamp.footer(c.DISK_TYPE_DYNAMIC, size, written.digest)
         finish_dynamic(fd, written.plan, footer)
         return written, footer
-    _note_padding(source, target_format, size, notify)
     written = write_plain(source, fd, size, digest=digest, progress=report)
     if target_format == 'raw':
         return written, None

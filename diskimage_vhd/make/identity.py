@@ -55,8 +55,7 @@ def resolve_timestamp(explicit: Union[str, int, None] = None,
     if explicit is not None:
         stamp, origin = parse_timestamp(explicit), 'timestamp'
     elif environ.get('SOURCE_DATE_EPOCH'):
-        stamp, origin = (parse_timestamp(environ['SOURCE_DATE_EPOCH']),
-                         'SOURCE_DATE_EPOCH')
+        stamp, origin = source_date_epoch(environ), 'SOURCE_DATE_EPOCH'
     else:
         return int(now)
     if stamp > now + FUTURE_TOLERANCE:
@@ -66,6 +65,15 @@ def resolve_timestamp(explicit: Union[str, int, None] = None,
         raise UsageError(None, f'{origin} {stamp} cannot be stored in a VHD '
                                '(it counts seconds from 2000-01-01)')
     return stamp
+
+
+def source_date_epoch(environ: Mapping[str, str]) -> int:
+    """``SOURCE_DATE_EPOCH``: whole Unix seconds, as its specification says."""
+    text = environ['SOURCE_DATE_EPOCH'].strip()
+    if not text.isdigit():
+        raise UsageError(None, f'SOURCE_DATE_EPOCH: {text!r} is not a Unix '
+                               'time (whole seconds since 1970-01-01 UTC)')
+    return int(text)
 
 
 def is_reproducible(explicit_timestamp: Union[str, int, None],

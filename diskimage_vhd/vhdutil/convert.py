@@ -15,6 +15,7 @@ import uuid as uuidlib
 from typing import Callable, Dict, List, Mapping, Optional
 
 from diskimage_vhd.make import identity
+from diskimage_vhd.make.convert import check_virtual_size
 from diskimage_vhd.make.convert import convert
 from diskimage_vhd.errors import UsageError, VhdError
 from diskimage_vhd.format import constants as c
@@ -39,11 +40,18 @@ UNSUPPORTED = ('Currently, only RAW <-> FIXED, FIXED <-> DYNAMIC convert is '
                'supported.')
 TYPES = {'0': 'raw', '1': 'fixed', '2': 'dynamic', '3': 'differencing'}
 TRUE = ('1', 'true', 'yes', 'on')
+FALSE = ('', '0', 'false', 'no', 'off')
 
 
 def environment_options(environ: Mapping[str, str]) -> Dict[str, object]:
     """``DIB_VHD_ALLOCATE_ALL`` and ``DIB_VHD_MAX_SIZE`` (a plain number is MiB)."""
-    allocate_all = environ.get('DIB_VHD_ALLOCATE_ALL', '').lower() in TRUE
+    given = environ.get('DIB_VHD_ALLOCATE_ALL', '')
+    flag = given.strip().lower()
+    if flag not in TRUE + FALSE:
+        raise UsageError(None, f'DIB_VHD_ALLOCATE_ALL: {given!r} is neither on '
+                               f'({", ".join(TRUE)}) nor off (unset, '
+                               f'{", ".join(FALSE[1:])})')
+    allocate_all = flag in TRUE
     max_size = None
     text = environ.get('DIB_VHD_MAX_SIZE', '').strip()
     if text:
@@ -80,9 +88,7 @@ def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
         stamp = identity.Stamp.resolve(timestamp, unique_id)
         size = file_size(fd)
         padded = sector_padded(size)
-        if padded > c.MAX_VIRTUAL_SIZE:
-            raise VhdError(source, f'is {format_size(size)}; a VHD holds at '
-                                   'most 2040 GiB')
+        check_virtual_size(source, size, padded, 'sectors')
         if padded == 0:
             raise VhdError(source, 'is empty: there is no disk to convert')
         footer = _fixed_footer(source, padded, stamp)

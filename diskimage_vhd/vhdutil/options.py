@@ -29,7 +29,9 @@ def parse(args: Sequence[str], spec: str, supported: Optional[str] = None,
     Leftover operands are a usage error, as vhd-util's ``optind != argc``.
     """
     try:
-        pairs, rest = getopt.gnu_getopt(list(args), spec, list(long_options))
+        # --help as well as vhd-util's -h: what people type first.
+        pairs, rest = getopt.gnu_getopt(list(args), spec,
+                                        list(long_options) + ['help'])
     except getopt.GetoptError as error:
         raise Usage(reason=str(error)) from None
     if rest:
@@ -37,7 +39,7 @@ def parse(args: Sequence[str], spec: str, supported: Optional[str] = None,
     found: Dict[str, str] = {}
     for flag, value in pairs:
         key = flag.lstrip('-')
-        if key == 'h':
+        if key in ('h', 'help'):
             raise Usage(0)
         if supported is not None and len(key) == 1 and key not in supported:
             raise NotProvided(flag)

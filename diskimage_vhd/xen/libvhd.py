@@ -13,7 +13,7 @@ import os
 import errno
 from typing import Iterator, Optional, Sequence, Tuple
 
-from diskimage_vhd.errors import VhdError
+from diskimage_vhd.errors import VhdError, describe_os_error
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
@@ -56,7 +56,8 @@ def vhd_read(fd: int, length: int, offset: int) -> bytes:
     try:
         data = pread_full(fd, length, offset)
     except OSError as error:
-        raise LibvhdError(error.errno or errno.EIO, str(error)) from None
+        raise LibvhdError(error.errno or errno.EIO,
+                          describe_os_error(error)) from None
     if len(data) == length:
         return data
     if not data:  # libvhd's atomic read sets EPIPE on end of file

@@ -1,7 +1,7 @@
 """What XenServer (and Rackspace) mind in a disk: the footer's rules.
 
 Each rule gives a ``Finding`` with a stable ``code`` (documented in
-doc/readiness.rst) and a level: a *problem* makes the importer refuse or
+doc/source/readiness.rst) and a level: a *problem* makes the importer refuse or
 break the disk, a *warning* lets it import but something degrades, a
 *note* says what to do at upload.  Callers decide on the typed level and
 code, never on the message, which is for people and names the fix.

@@ -1,4 +1,4 @@
-"""The layers of doc/architecture.rst hold: each imports only from below.
+"""The layers of doc/source/architecture.rst hold: each imports only from below.
 
 ``format`` is pure; ``posix`` knows nothing of VHD; reading (``image``) and
 writing (``make``) sit on both; XenServer's view (``xen``) on those; the
