@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from diskimage_vhd.make.convert import ConversionResult, convert
-from diskimage_vhd.errors import InvalidVhdError, VhdError
+from diskimage_vhd.errors import InvalidVhdError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.image.summary import inspect
+from diskimage_vhd.make.convert import ConversionResult
+from diskimage_vhd.make.convert import convert
 
 __all__ = ['ConversionResult', 'InvalidVhdError', 'VhdError', 'check',
            'convert', 'inspect']

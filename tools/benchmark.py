@@ -24,10 +24,18 @@ import sysconfig
 import tempfile
 from typing import Dict, List, Optional, Sequence
 
+from vhdbench.measure import check_call
+from vhdbench.measure import Command
+from vhdbench.measure import remove
+from vhdbench.measure import run_timed
+from vhdbench.measure import Sample
+from vhdbench.measure import settle
+from vhdbench.measure import ToolFailed
+from vhdbench.report import CP
+from vhdbench.report import QEMU
+from vhdbench.report import render
+from vhdbench.report import Result
 from vhdbench import workloads
-from vhdbench.measure import (Command, Sample, ToolFailed, check_call,
-                              remove, run_timed, settle)
-from vhdbench.report import CP, QEMU, Result, render
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIB = 'vhd-util (DIB steps)'
@@ -51,7 +59,8 @@ class Tool:
 
 def _console_script(name: str, module: str) -> List[str]:
     """The installed console script, else ``python -m``; either way the
-    package is imported from this checkout (see ``_environment``)."""
+    package is imported from this checkout (see ``_environment``).
+    """
     script = os.path.join(sysconfig.get_path('scripts'), name)
     if os.access(script, os.X_OK):
         return [script]

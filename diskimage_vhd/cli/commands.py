@@ -7,17 +7,21 @@ import json
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from diskimage_vhd import check, dib, sizes
+from diskimage_vhd import check
+from diskimage_vhd import dib
+from diskimage_vhd import sizes
 
-from diskimage_vhd.cli.run import run_command
-from diskimage_vhd.make.convert import FORMATS, convert
-from diskimage_vhd.errors import UsageError
-from diskimage_vhd.errors import VhdError
-from diskimage_vhd.make.identity import parse_uuid
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
-from diskimage_vhd.sizes import format_size, plural
+from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.image.summary import inspect
+from diskimage_vhd.make.convert import convert
+from diskimage_vhd.make.convert import FORMATS
+from diskimage_vhd.make.identity import parse_uuid
+from diskimage_vhd.sizes import format_size
+from diskimage_vhd.sizes import plural
 from diskimage_vhd.version import version_string
 
 PROG = 'diskimage-vhd'
@@ -25,7 +29,8 @@ PROG = 'diskimage-vhd'
 
 class _Version(argparse.Action):
     """``--version``, looked up only when asked: pbr takes 60 ms to import,
-    a third of the start-up of every command."""
+    a third of the start-up of every command.
+    """
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
         print(f'{PROG} {version_string()}')

@@ -6,8 +6,8 @@ import dataclasses
 import operator
 import struct
 
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.checksum import ones_complement_sum
+from diskimage_vhd.format import constants as c
 
 _LAYOUT = struct.Struct('>8sQIIIB65s418s')
 

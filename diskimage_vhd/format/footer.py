@@ -7,9 +7,10 @@ import operator
 import struct
 import uuid as uuidlib
 
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.checksum import structure_checksum
-from diskimage_vhd.format.geometry import Geometry, chs_geometry
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.geometry import chs_geometry
+from diskimage_vhd.format.geometry import Geometry
 
 _LAYOUT = struct.Struct('>8sIIQI4sIIQQHBBII16sBB426s')
 CHECKSUM_OFFSET = 64

@@ -6,8 +6,8 @@ import dataclasses
 import operator
 import struct
 
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.checksum import structure_checksum
+from diskimage_vhd.format import constants as c
 
 _LAYOUT = struct.Struct('>8sQQIIII16sII512s192s256s')
 CHECKSUM_OFFSET = 36

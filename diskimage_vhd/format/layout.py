@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import batmap_sectors
+from diskimage_vhd.format import constants as c
 
 
 def sectors_for(size: int) -> int:

@@ -8,16 +8,22 @@ import stat
 import sys
 from typing import Iterator, Optional, Tuple
 
-from diskimage_vhd.errors import (
-    InvalidVhdError, NotAVhdError, VhdError, describe_os_error)
-from diskimage_vhd.posix.extents import Extent, data_extents
-from diskimage_vhd.posix.io import KernelCopier, OpenFile, file_size, preadv_full
-from diskimage_vhd.format import constants as c
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import InvalidVhdError
+from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import bit_is_set
+from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.posix.extents import data_extents
+from diskimage_vhd.posix.extents import Extent
+from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import KernelCopier
+from diskimage_vhd.posix.io import OpenFile
+from diskimage_vhd.posix.io import preadv_full
 from diskimage_vhd.xen.libvhd import footer_checksum_ok
 
 # Creators whose disks are sized by ``current_size``; for the others qemu

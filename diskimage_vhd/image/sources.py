@@ -6,10 +6,14 @@ import os
 from typing import Iterator
 
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.posix.extents import Extent, data_extents
-from diskimage_vhd.posix.io import KernelCopier, OpenFile, preadv_full
-from diskimage_vhd.image.reader import (
-    check_unchanged, file_identity, open_regular)
+from diskimage_vhd.image.reader import check_unchanged
+from diskimage_vhd.image.reader import file_identity
+from diskimage_vhd.image.reader import open_regular
+from diskimage_vhd.posix.extents import data_extents
+from diskimage_vhd.posix.extents import Extent
+from diskimage_vhd.posix.io import KernelCopier
+from diskimage_vhd.posix.io import OpenFile
+from diskimage_vhd.posix.io import preadv_full
 
 try:  # Python 3.8+: typing.Protocol
     from typing import Protocol

@@ -8,9 +8,9 @@ from typing import Any, Dict, Union
 
 from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.make.identity import unix_timestamp
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
+from diskimage_vhd.make.identity import unix_timestamp
 
 
 def _iso(unix_seconds: int) -> str:

@@ -7,16 +7,23 @@ import os
 import uuid as uuidlib
 from typing import Callable, Optional, Union
 
-from diskimage_vhd.make import identity
-from diskimage_vhd.posix.atomic import AtomicOutput
-from diskimage_vhd.errors import NotAVhdError, UsageError, VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.layout import blocks_for
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.image.sources import RawSource
+from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make import identity
+from diskimage_vhd.make.writer import write_dynamic
+from diskimage_vhd.make.writer import write_fixed
+from diskimage_vhd.make.writer import write_raw
+from diskimage_vhd.make.writer import WriteResult
+from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.sizes import format_size
-from diskimage_vhd.image.sources import RawSource, Source
-from diskimage_vhd.make.writer import WriteResult, write_dynamic, write_fixed, write_raw
 
 FORMATS = ('raw', 'fixed', 'dynamic')
 # XenServer preallocates metadata for 2 TiB; BAT sector numbers allow no more.

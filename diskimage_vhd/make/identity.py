@@ -94,7 +94,8 @@ def stamped_footer(disk_type: int, size: int, unix_time: int,
                    unique_id: Optional[uuid.UUID], reproducible: bool,
                    content_digest: bytes = b'') -> Footer:
     """The footer to write: the UUID as given, else derived from the content
-    when the build is reproducible, else random."""
+    when the build is reproducible, else random.
+    """
     if unique_id is None:
         unique_id = (derived_uuid(content_digest, unix_time) if reproducible
                      else uuid.uuid4())

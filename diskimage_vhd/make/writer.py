@@ -10,14 +10,18 @@ import struct
 import sys
 from typing import Any, Callable, List, Optional
 
-from diskimage_vhd.make.blocks import Block, BlockReader, Piece
-from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.batmap import BatmapHeader, batmap_checksum
+from diskimage_vhd.format.batmap import batmap_checksum
+from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import set_bit
+from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.format.layout import DynamicLayout, next_block_sector
+from diskimage_vhd.format.layout import DynamicLayout
+from diskimage_vhd.format.layout import next_block_sector
 from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make.blocks import Block
+from diskimage_vhd.make.blocks import BlockReader
+from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.posix.writeback import Writeback
 
 FULL_BITMAP = b'\xff' * c.SECTOR_SIZE

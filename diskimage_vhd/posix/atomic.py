@@ -8,7 +8,8 @@ import stat
 import tempfile
 from typing import Optional
 
-from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import VhdError
 
 
 def _umask() -> int:

@@ -17,15 +17,20 @@ import struct
 import uuid as uuidlib
 from typing import Callable, Dict, List, Mapping, Optional
 
-from diskimage_vhd.make import identity
-from diskimage_vhd.xen import libvhd
-from diskimage_vhd.make.convert import check_virtual_size
-from diskimage_vhd.make.convert import convert
-from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.sizes import format_size, parse_size, plural
-from diskimage_vhd.vhdutil.options import Usage, parse
+from diskimage_vhd.make.convert import check_virtual_size
+from diskimage_vhd.make.convert import convert
+from diskimage_vhd.make import identity
+from diskimage_vhd.sizes import format_size
+from diskimage_vhd.sizes import parse_size
+from diskimage_vhd.sizes import plural
+from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.xen import libvhd
 
 SPEC = 'i:o:s:t:h'
 LONG = ('timestamp=', 'uuid=')

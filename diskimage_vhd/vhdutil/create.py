@@ -16,16 +16,20 @@ import struct
 import uuid as uuidlib
 from typing import Callable, List, Optional
 
-from diskimage_vhd.make import identity
-from diskimage_vhd.posix.atomic import AtomicOutput
-from diskimage_vhd.make.convert import MAX_PREALLOCATED_SIZE
-from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.layout import blocks_for
 from diskimage_vhd.image.sources import EmptySource
-from diskimage_vhd.vhdutil.options import Usage, number, parse
-from diskimage_vhd.make.writer import write_all, write_dynamic
+from diskimage_vhd.make.convert import MAX_PREALLOCATED_SIZE
+from diskimage_vhd.make import identity
+from diskimage_vhd.make.writer import write_all
+from diskimage_vhd.make.writer import write_dynamic
+from diskimage_vhd.posix.atomic import AtomicOutput
+from diskimage_vhd.vhdutil.options import number
+from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import Usage
 
 SPEC = 'n:s:S:rh'
 LONG = ('timestamp=', 'uuid=')

@@ -6,10 +6,12 @@ import errno
 import struct
 from typing import Callable, Dict, List
 
-from diskimage_vhd.xen import libvhd
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.vhdutil.options import number
+from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import Usage
 from diskimage_vhd.vhdutil import readout
-from diskimage_vhd.vhdutil.options import Usage, number, parse
+from diskimage_vhd.xen import libvhd
 
 SPEC = 'n:pt:b:Bm:i:e:aj:d:c:r:R:xCh'
 SUPPORTED = 'npbtcxC'

@@ -12,10 +12,10 @@ import os
 import uuid
 from typing import List, Optional
 
-from diskimage_vhd.xen import libvhd
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.xen import libvhd
 
 DISK_TYPES = ('None', 'Reserved (deprecated)', 'Fixed hard disk',
               'Dynamic hard disk', 'Differencing hard disk',

@@ -27,14 +27,18 @@ import stat
 import time
 from typing import Dict, List, Optional, Tuple
 
-from diskimage_vhd.xen import libvhd
-from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.geometry import chs_geometry
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.xen.parents import ParentProblem, check_parent_locators
-from diskimage_vhd.xen.readiness import TIMESTAMP_MAX_SLACK, readiness_warnings
+from diskimage_vhd.xen import libvhd
+from diskimage_vhd.xen.parents import check_parent_locators
+from diskimage_vhd.xen.parents import ParentProblem
+from diskimage_vhd.xen.readiness import readiness_warnings
+from diskimage_vhd.xen.readiness import TIMESTAMP_MAX_SLACK
 
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF

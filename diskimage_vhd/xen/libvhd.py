@@ -18,11 +18,12 @@ import sys
 from typing import Iterator, List, Optional, Tuple
 
 from diskimage_vhd.errors import describe_os_error
-from diskimage_vhd.posix.io import OpenFile, file_size
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.batmap import BatmapHeader
+from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import OpenFile
 
 POISON_COOKIE = b'v_poison'
 TAP_0_1 = 0x00000001

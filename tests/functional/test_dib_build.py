@@ -20,15 +20,15 @@ the build's tests runs its own build.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import unittest
-from pathlib import Path
 from typing import Dict, List, Optional
+import unittest
 
 from diskimage_vhd import dib
 

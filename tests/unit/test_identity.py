@@ -7,9 +7,9 @@ import time
 import unittest
 
 from diskimage_vhd import convert
-from diskimage_vhd.make import identity
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.make import identity
 from tests import base
 
 

@@ -13,8 +13,8 @@ import struct
 from unittest import mock
 
 from diskimage_vhd import convert
-from diskimage_vhd.make import identity
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.make import identity
 from tests import base
 
 MiB, BLOCK = base.MiB, base.BLOCK
