@@ -46,7 +46,8 @@ def __dir__() -> list:
 def check(path: str, check_bitmaps: bool = False) -> Any:
     """Check ``path`` as ``vhd-util check`` does, and that this package
     reads it (``convert`` and ``inspect`` then agree); see
-    ``xen.check.CheckReport``."""
+    ``xen.check.CheckReport``.
+    """
     from diskimage_vhd.xen.check import check as run_check
     return run_check(path, check_bitmaps=check_bitmaps, readable=True)
 
@@ -54,6 +55,7 @@ def check(path: str, check_bitmaps: bool = False) -> Any:
 def assess(path: str, target: str, now: Optional[float] = None) -> Any:
     """Apply every rule of ``target`` (xenserver or rackspace) to ``path``,
     judging its timestamp against ``now`` (default the clock); see
-    ``diskimage_vhd.xen.targets.Readiness``."""
+    ``diskimage_vhd.xen.targets.Readiness``.
+    """
     from diskimage_vhd.xen.targets import assess as run_assess
     return run_assess(path, target, now=now)

@@ -62,7 +62,8 @@ class TempDirTestCase(unittest.TestCase):
     def assertOneLine(self, result: subprocess.CompletedProcess,
                       *fragments: str) -> None:
         """Refused as bad input must be: non-zero, one line on stderr
-        holding ``fragments``, no traceback."""
+        holding ``fragments``, no traceback.
+        """
         self.assertNotEqual(result.returncode, 0, result.stdout)
         self.assertNotIn('Traceback', result.stderr)
         lines = result.stderr.strip().splitlines()

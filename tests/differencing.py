@@ -8,13 +8,14 @@ parent's name space, which the readers never need.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Optional
+import uuid
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.format.locator import ParentLocator, PlatformCode
+from diskimage_vhd.format.locator import ParentLocator
+from diskimage_vhd.format.locator import PlatformCode
 from diskimage_vhd.vhdutil.create import create
 from tests.base import FIXTURE_UNIX_TIMESTAMP as EPOCH
 
@@ -23,7 +24,8 @@ def make_child(path: str, parent_name: str, locator_path: str,
                parent_uuid: bytes, timestamp: int = EPOCH,
                unique_id: Optional[uuid.UUID] = None) -> str:
     """A differencing disk whose one MACX locator says ``locator_path``
-    (any length: the locator takes as many sectors as it needs)."""
+    (any length: the locator takes as many sectors as it needs).
+    """
     create(path, 10, 0, False, timestamp=str(timestamp), unique_id=unique_id)
     with open(path, 'rb') as handle:
         data = bytearray(handle.read())

@@ -97,7 +97,8 @@ def layout(test: unittest.TestCase, path: str, label: str,
            filesystems: Sequence[Optional[str]], size: int = 40 * MiB,
            disk_size: Optional[int] = None) -> str:
     """A disk with one partition a file system (None: left empty), each
-    ``size`` bytes or the tool's minimum, starting at 1 MiB."""
+    ``size`` bytes or the tool's minimum, starting at 1 MiB.
+    """
     sizes = [max(size, MIN_SIZE.get(kind or '', 0)) for kind in filesystems]
     total = disk_size or MiB * 2 + sum(sizes)
     lines = [f'label: {label}'] + [f'size={s // SECTOR}' for s in sizes]

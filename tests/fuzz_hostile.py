@@ -23,8 +23,8 @@ import tempfile
 import uuid
 from typing import List, Optional, Sequence, Set, Tuple
 
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.bitmap import sector_bitmap_bytes
+from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.locator import PlatformCode
 from tests.differencing import make_child
@@ -75,7 +75,8 @@ def differencing_seeds(parent_name: str, parent: bytes
                        ) -> List[Tuple[str, bytes]]:
     """Children of ``parent``: an honest chain of two, a cycle, and one per
     hostile locator.  Their locators are relative where they can be, so they
-    resolve among the campaign's work files (``prepare``)."""
+    resolve among the campaign's work files (``prepare``).
+    """
     parent_uuid = Footer.parse(parent[-c.FOOTER_SIZE:]).unique_id
     links = [('diff-child', f'./{parent_name}', parent_uuid),
              ('diff-grandchild', './diff-child', _unique_id('diff-child').bytes),
@@ -98,7 +99,8 @@ def differencing_seeds(parent_name: str, parent: bytes
 
 def prepare(directory: str) -> None:
     """What the hostile locators name beside the work files: a FIFO with no
-    writer (opening it would hang) and a link to a character device."""
+    writer (opening it would hang) and a link to a character device.
+    """
     fifo = os.path.join(directory, FIFO)
     if not os.path.lexists(fifo):
         os.mkfifo(fifo)
@@ -164,7 +166,8 @@ def _regions(mutant) -> Tuple[int, Optional[int], Optional[int]]:
 def size_extremes(mutant, rng: random.Random) -> None:
     """One size or offset field at an extreme, the same in every copy, so a
     disk that disagrees with itself is not refused before the field is
-    used."""
+    used.
+    """
     primary, copy, header = _regions(mutant)
     fields = ['original_size', 'current_size', 'data_offset']
     if header is not None:
@@ -192,7 +195,8 @@ def _bat(mutant) -> List[int]:
 
 def bat_alias(mutant, rng: random.Random) -> None:
     """Several BAT entries, or all, pointing at one allocated block: a small
-    file that reads as a disk of the same block again and again."""
+    file that reads as a disk of the same block again and again.
+    """
     seed = mutant.seed
     if not seed.allocated:
         return
@@ -209,7 +213,8 @@ def bat_alias(mutant, rng: random.Random) -> None:
 def over_holes(mutant, rng: random.Random) -> None:
     """A sparse tail of up to 16 GiB with blocks allocated over its holes
     (a fixed disk: its data is the tail); the work must follow the data,
-    not the claims."""
+    not the claims.
+    """
     seed = mutant.seed
     tail = rng.choice((64 << 20, 1 << 30, 16 << 30))
     old = -(-len(seed.data) // c.SECTOR_SIZE) * c.SECTOR_SIZE

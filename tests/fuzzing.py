@@ -37,8 +37,9 @@ import uuid
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.format.batmap import batmap_checksum
+from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.batmap import BatmapHeader, batmap_checksum
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from tests import fuzz_hostile
@@ -201,7 +202,8 @@ def build_fixed(payload: bytes) -> bytes:
 
 def generated_seeds(rng: random.Random) -> List[Tuple[str, bytes]]:
     """Small disks that reach what the fixtures do not: other block sizes,
-    partly written blocks, no batmap, many BAT entries."""
+    partly written blocks, no batmap, many BAT entries.
+    """
     def noise(length: int) -> bytes:
         return rng.randbytes(length)
 
@@ -726,7 +728,8 @@ def target_check(path: str) -> Optional[str]:
 
 def target_check_bitmaps(path: str) -> Optional[str]:
     """``check -b``; and a disk it passes is one the reader can read whole:
-    what XenServer accepts, this package must be able to convert."""
+    what XenServer accepts, this package must be able to convert.
+    """
     from diskimage_vhd.image.reader import VhdImage
     problem, report = _run_check(path, bitmaps=True)
     if problem or not getattr(report, 'valid', False) \
@@ -745,7 +748,8 @@ def _xenserver_blocks(path: str) -> bool:
     in 2 MiB units whatever the header says, so for other block sizes its
     verdict says nothing about the blocks the reader uses.  Nor for a
     differencing disk: its data needs its parent, which the reader never
-    follows (it refuses to read one, in one line)."""
+    follows (it refuses to read one, in one line).
+    """
     with open(path, 'rb') as handle:
         handle.seek(-512, os.SEEK_END)
         footer = Footer.parse(handle.read(512).ljust(512, b'\0'))
@@ -760,9 +764,10 @@ def _xenserver_blocks(path: str) -> bool:
 
 def target_convert(path: str) -> Optional[str]:
     """Converting a corrupt disk is refused in one line, or makes a disk the
-    reader accepts; nothing is left at the destination on refusal."""
-    from diskimage_vhd.make.convert import convert
+    reader accepts; nothing is left at the destination on refusal.
+    """
     from diskimage_vhd.image.reader import VhdImage
+    from diskimage_vhd.make.convert import convert
     out = path + '.out.vhd'
     try:
         try:

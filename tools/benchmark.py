@@ -26,11 +26,23 @@ import sys
 import tempfile
 from typing import Dict, List, Optional, Sequence
 
-from vhdbench import filesystems, targets, workloads
-from vhdbench.measure import (Sample, ToolFailed, can_drop_caches,
-                              check_call, remove, run_timed, settle)
-from vhdbench.report import CP, Result, render
-from vhdbench.tools import REPO, Tool, has_vhd_util, tools_for
+from vhdbench import filesystems
+from vhdbench.measure import can_drop_caches
+from vhdbench.measure import check_call
+from vhdbench.measure import remove
+from vhdbench.measure import run_timed
+from vhdbench.measure import Sample
+from vhdbench.measure import settle
+from vhdbench.measure import ToolFailed
+from vhdbench.report import CP
+from vhdbench.report import render
+from vhdbench.report import Result
+from vhdbench import targets
+from vhdbench.tools import has_vhd_util
+from vhdbench.tools import REPO
+from vhdbench.tools import Tool
+from vhdbench.tools import tools_for
+from vhdbench import workloads
 
 GiB = workloads.GiB
 MiB = workloads.MiB
@@ -83,7 +95,8 @@ def skip_reason(key: str) -> Optional[str]:
 
 def _on_filesystem(key: str) -> bool:
     """Whether row ``key`` runs on its own loop-mounted file system; the
-    many-extents row runs in the work directory when it cannot."""
+    many-extents row runs in the work directory when it cannot.
+    """
     row = ROWS[key]
     if not row.filesystem:
         return False
@@ -109,7 +122,8 @@ def verify(key: str, tool: Tool, workload: workloads.Workload) -> None:
 
 def once(tool: Tool, cold: bool) -> Sample:
     """One timed run from a clean slate: no old output or scratch file, no
-    dirty pages, and with ``cold`` nothing in the page cache."""
+    dirty pages, and with ``cold`` nothing in the page cache.
+    """
     for path in [tool.output, *tool.scratch]:
         remove(path)
     settle(cold)

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 # First, before anything slow: a SIGINT during start-up ends quietly.
-from diskimage_vhd.cli import startup  # noqa: F401
 import argparse
+from diskimage_vhd.cli import startup  # noqa: F401
 import functools
 import json
 import sys
 from typing import Dict, List, Optional, Sequence, TextIO
 
-from diskimage_vhd import check, dib
+from diskimage_vhd import check
+from diskimage_vhd import dib
 
 from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
+from diskimage_vhd.cli.progress import break_line
+from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.make.convert import convert
-from diskimage_vhd.make.stream import STDOUT_NAME
-from diskimage_vhd.make.identity import parse_uuid
-from diskimage_vhd.cli.progress import break_line
-from diskimage_vhd.cli.progress import Progress
-from diskimage_vhd.sizes import format_size, plural
 from diskimage_vhd.image.summary import inspect
+from diskimage_vhd.make.convert import convert
+from diskimage_vhd.make.identity import parse_uuid
+from diskimage_vhd.make.stream import STDOUT_NAME
+from diskimage_vhd.sizes import format_size
+from diskimage_vhd.sizes import plural
 from diskimage_vhd.version import version_string
 from diskimage_vhd.xen.readiness import TARGETS
 
@@ -32,7 +34,8 @@ PROG = 'diskimage-vhd'
 
 class _Version(argparse.Action):
     """``--version``, looked up only when asked: pbr takes 60 ms to import,
-    a third of the start-up of every command."""
+    a third of the start-up of every command.
+    """
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
         print(f'{PROG} {version_string()}')
@@ -43,7 +46,8 @@ class _Version(argparse.Action):
 def _parser() -> argparse.ArgumentParser:
     """The command line, built once a process: building it costs more
     (about 4 ms) than checking a small disk, and ``main`` runs many times
-    in one process under the fuzz campaign and the API's callers."""
+    in one process under the fuzz campaign and the API's callers.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description='Make, inspect and check XenServer-ready VHD disk images.')
@@ -244,7 +248,8 @@ def _check_for(path: str, target: str, as_json: bool = False,
                bitmaps: bool = False, stream: TextIO = sys.stdout,
                quiet: bool = False) -> int:
     """``check --for`` (and ``convert --for``): findings, then a verdict."""
-    from diskimage_vhd.xen.targets import assess, report_lines
+    from diskimage_vhd.xen.targets import assess
+    from diskimage_vhd.xen.targets import report_lines
     readiness = assess(path, target, check_bitmaps=bitmaps)
     if as_json:
         print(json.dumps(readiness.to_dict(), indent=2, sort_keys=True),

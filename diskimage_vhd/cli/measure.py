@@ -7,10 +7,10 @@ import dataclasses
 import json
 from typing import Any, Optional
 
-from diskimage_vhd import sizes
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.make.convert import FORMATS
 from diskimage_vhd.make.stream import measure
+from diskimage_vhd import sizes
 from diskimage_vhd.sizes import format_size
 
 

@@ -13,9 +13,12 @@ import os
 import sys
 from typing import Any, Dict
 
-from diskimage_vhd.errors import UsageError, VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.emit import CHECKSUMS
-from diskimage_vhd.make.stream import STDOUT_NAME, stream
+from diskimage_vhd.make.stream import STDOUT_NAME
+from diskimage_vhd.make.stream import stream
 from diskimage_vhd.posix.atomic import AtomicOutput
 
 STDOUT_FILENO = 1
@@ -55,7 +58,8 @@ def checksum_files(args: argparse.Namespace) -> Dict[str, list]:
 
 def checksum_line(hexdigest: str, name: str) -> str:
     """One line as ``sha256sum`` prints it, names with ``\\`` or a newline
-    escaped the way GNU coreutils escapes them."""
+    escaped the way GNU coreutils escapes them.
+    """
     if any(char in name for char in '\\\n\r'):
         escaped = (name.replace('\\', '\\\\').replace('\n', '\\n')
                    .replace('\r', '\\r'))

@@ -6,8 +6,8 @@ import signal
 import sys
 from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
 
-from diskimage_vhd.cli import startup
 from diskimage_vhd.cli.progress import break_line
+from diskimage_vhd.cli import startup
 from diskimage_vhd.errors import VhdError
 
 EXIT_INTERRUPTED = 130

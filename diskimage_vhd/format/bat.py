@@ -5,7 +5,8 @@ from __future__ import annotations
 import array
 import sys
 
-from diskimage_vhd.format.constants import SECTOR_SIZE, UNALLOCATED
+from diskimage_vhd.format.constants import SECTOR_SIZE
+from diskimage_vhd.format.constants import UNALLOCATED
 from diskimage_vhd.format.units import round_up
 
 ENTRY_SIZE = 4
@@ -22,7 +23,8 @@ def decode(data: bytes) -> array.array:
 
 def encode(entries: array.array) -> memoryview:
     """On-disk bytes of ``entries``; swaps ``entries`` in place, so pass a
-    table that is not used afterwards."""
+    table that is not used afterwards.
+    """
     if sys.byteorder == 'little':
         entries.byteswap()
     return memoryview(entries).cast('B')

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.creators import TAP_1_1
-from diskimage_vhd.format.structure import field, structure
-from diskimage_vhd.format.units import ceil_div, sectors_at_least_one
+from diskimage_vhd.format.structure import field
+from diskimage_vhd.format.structure import structure
+from diskimage_vhd.format.units import ceil_div
+from diskimage_vhd.format.units import sectors_at_least_one
 
 # Batmap 1.1 summed its bytes as signed chars; later versions unsigned.
 BATMAP_VERSION_1_1 = TAP_1_1

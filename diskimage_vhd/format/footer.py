@@ -7,8 +7,11 @@ import uuid as uuidlib
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
-from diskimage_vhd.format.geometry import MAX_CHS_SECTORS, Geometry, chs_geometry
-from diskimage_vhd.format.structure import field, structure
+from diskimage_vhd.format.geometry import chs_geometry
+from diskimage_vhd.format.geometry import Geometry
+from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
+from diskimage_vhd.format.structure import field
+from diskimage_vhd.format.structure import structure
 
 
 @structure
@@ -59,7 +62,8 @@ class Footer:
 
     def checksum_ok(self) -> bool:
         """libvhd's rule: the checksum matches, or old tapdisks' does with
-        ``hidden`` taken as 0 (they set the flag without re-summing)."""
+        ``hidden`` taken as 0 (they set the flag without re-summing).
+        """
         if self.checksum == self.computed_checksum():
             return True
         return (self.hidden_outside_checksum
@@ -99,7 +103,8 @@ class Footer:
     @property
     def virtual_size(self) -> int:
         """The disk's size as qemu (and Virtual PC) read it: ``current_size``
-        for the creators that keep it exact, else the CHS geometry's."""
+        for the creators that keep it exact, else the CHS geometry's.
+        """
         if (self.creator_application in creators.CURRENT_SIZE_CREATORS
                 or self.cylinders * self.heads * self.sectors_per_track
                 == MAX_CHS_SECTORS):

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import List
 
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.locator import ParentLocator, parse_locators
-from diskimage_vhd.format.structure import field, structure
+from diskimage_vhd.format.locator import ParentLocator
+from diskimage_vhd.format.locator import parse_locators
+from diskimage_vhd.format.structure import field
+from diskimage_vhd.format.structure import structure
 
 
 @structure

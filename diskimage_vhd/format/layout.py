@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import bat
 from diskimage_vhd.format.batmap import map_sectors
+from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.units import blocks_for
 
 __all__ = ['DynamicLayout', 'blocks_for', 'next_block_sector']

@@ -6,7 +6,8 @@ import enum
 from typing import List
 
 from diskimage_vhd.format.constants import SECTOR_SIZE
-from diskimage_vhd.format.structure import field, structure
+from diskimage_vhd.format.structure import field
+from diskimage_vhd.format.structure import structure
 
 LOCATOR_COUNT = 8
 
@@ -44,7 +45,8 @@ class ParentLocator:
     @property
     def data_bytes(self) -> int:
         """Bytes the data takes: its space is in sectors, or (MS compat)
-        bytes; 0 for a space that is neither."""
+        bytes; 0 for a space that is neither.
+        """
         if self.data_space < SECTOR_SIZE:
             return self.data_space * SECTOR_SIZE
         if self.data_space % SECTOR_SIZE == 0:

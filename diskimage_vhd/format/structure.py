@@ -25,7 +25,8 @@ def field(code: str) -> Any:
 def structure(cls: Type[T]) -> Type[T]:
     """Make ``cls`` a dataclass with ``SIZE``, ``parse``, ``pack`` and, when
     it has a ``checksum`` field that covers the structure itself (declared
-    with ``SELF_CHECKSUM = True``), ``computed_checksum``."""
+    with ``SELF_CHECKSUM = True``), ``computed_checksum``.
+    """
     cls = dataclasses.dataclass(cls)
     fields = dataclasses.fields(cls)
     layout = struct.Struct('>' + ''.join(f.metadata['struct'] for f in fields))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from diskimage_vhd.format.constants import BLOCK_SIZE, SECTOR_SIZE
+from diskimage_vhd.format.constants import BLOCK_SIZE
+from diskimage_vhd.format.constants import SECTOR_SIZE
 
 
 def ceil_div(value: int, unit: int) -> int:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.posix.io import (
-    KernelCopier, OpenFile, file_identity, open_input)
+from diskimage_vhd.posix.io import file_identity
+from diskimage_vhd.posix.io import KernelCopier
+from diskimage_vhd.posix.io import open_input
+from diskimage_vhd.posix.io import OpenFile
 
 
 class OpenedInput(OpenFile):

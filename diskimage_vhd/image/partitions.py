@@ -16,7 +16,9 @@ import uuid
 import zlib
 from typing import List, Optional, Tuple
 
-from diskimage_vhd.image.filesystems import Disk, identify, read_at
+from diskimage_vhd.image.filesystems import Disk
+from diskimage_vhd.image.filesystems import identify
+from diskimage_vhd.image.filesystems import read_at
 
 SECTOR = 512
 MBR_SIGNATURE = b'\x55\xaa'
@@ -59,7 +61,8 @@ class Partition:
 @dataclasses.dataclass(frozen=True)
 class PartitionTable:
     """``scheme`` is 'mbr', 'gpt' or None (no table: ``whole_disk`` is the
-    file system written straight onto the disk, if any)."""
+    file system written straight onto the disk, if any).
+    """
 
     scheme: Optional[str]
     partitions: Tuple[Partition, ...] = ()
@@ -97,7 +100,8 @@ def read_partition_table(disk: Disk) -> PartitionTable:
 
 def _mbr_entries(sector: bytes) -> Optional[List[Tuple[int, int, int, int]]]:
     """(number, type, first sector, sectors) of the used primary entries,
-    or None if the sector is no MBR (a file system's boot sector, zeros)."""
+    or None if the sector is no MBR (a file system's boot sector, zeros).
+    """
     if sector[510:512] != MBR_SIGNATURE:
         return None
     entries = []
@@ -158,7 +162,8 @@ def _logical(disk: Disk, base: int, length: int) -> List[Partition]:
 
 def _gpt_partitions(disk: Disk) -> List[Partition]:
     """The used entries of the primary GPT, or of the backup if the
-    primary is damaged (as parted falls back)."""
+    primary is damaged (as parted falls back).
+    """
     last_lba = disk.size // SECTOR - 1
     problems = []
     for lba in (1, last_lba):

@@ -13,20 +13,25 @@ import array
 import os
 from typing import Iterator, Optional
 
-from diskimage_vhd.errors import InvalidVhdError, NotAVhdError
+from diskimage_vhd.errors import InvalidVhdError
+from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.format import bat as batlib
+from diskimage_vhd.format.batmap import BatmapHeader
+from diskimage_vhd.format.bitmap import bit_is_set
+from diskimage_vhd.format.bitmap import covers_whole_block
+from diskimage_vhd.format.bitmap import sector_bitmap_bytes
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
-from diskimage_vhd.format.batmap import BatmapHeader
-from diskimage_vhd.format.bitmap import (
-    bit_is_set, covers_whole_block, sector_bitmap_bytes)
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.format.units import blocks_for, sector_padded
+from diskimage_vhd.format.units import blocks_for
+from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.opened import OpenedInput
-from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.extents import data_extents as file_data_extents
-from diskimage_vhd.posix.io import file_size, pread_full, preadv_full
+from diskimage_vhd.posix.extents import Extent
+from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import pread_full
+from diskimage_vhd.posix.io import preadv_full
 
 # The BAT is read whole, 4 bytes an entry: no more entries than 2 TiB needs
 # at 512 KiB blocks (16 MiB of table), whatever the block size claimed, or
@@ -81,7 +86,8 @@ class VhdImage(OpenedInput):
     def _read_footer(self) -> Footer:
         """The primary footer (the last 512 bytes, or 511: an old short
         one); else, as libvhd and qemu do, the copy at the start of a
-        dynamic disk."""
+        dynamic disk.
+        """
         size = self.file_size
         if size < c.FOOTER_SIZE - 1:
             # No room for a footer: raw data (1 to 510 bytes), unless it is
@@ -233,7 +239,8 @@ class VhdImage(OpenedInput):
 
     def require_standalone(self) -> None:
         """A differencing disk's data needs its parent, which this package
-        never follows: convert, and so check, refuse it in these words."""
+        never follows: convert, and so check, refuse it in these words.
+        """
         if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
             raise self._refuse('differencing', 'is a differencing disk; its '
                                                'parent chain cannot be read')

@@ -7,7 +7,8 @@ from typing import Iterator
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.image.opened import OpenedInput
-from diskimage_vhd.posix.extents import Extent, data_extents
+from diskimage_vhd.posix.extents import data_extents
+from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.io import preadv_full
 
 try:  # Python 3.8+: typing.Protocol

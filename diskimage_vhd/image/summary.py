@@ -7,7 +7,8 @@ from typing import Any, Dict, Union
 
 from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format import creators, timestamps
+from diskimage_vhd.format import creators
+from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-from diskimage_vhd.posix.extents import blocks_touched
 from diskimage_vhd.image.sources import Source
+from diskimage_vhd.posix.extents import blocks_touched
 
 # Enough of a piece to tell random data from zeros without reading it all.
 PROBE = 4096

@@ -7,19 +7,32 @@ import os
 import uuid as uuidlib
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
-from diskimage_vhd.make import identity
-from diskimage_vhd.posix.atomic import AtomicOutput
-from diskimage_vhd.errors import NotAVhdError, UsageError, VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.format.units import blocks_for, sector_padded
+from diskimage_vhd.format.units import blocks_for
+from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.image.sources import RawSource
+from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make.emit import emit
+from diskimage_vhd.make.emit import FileSink
+from diskimage_vhd.make.emit import Hashes
+from diskimage_vhd.make.emit import plan_blocks
+from diskimage_vhd.make import identity
+from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.plan import FlatPlan
+from diskimage_vhd.make.plan import Plan
+from diskimage_vhd.make.writer import finish_dynamic
+from diskimage_vhd.make.writer import finish_fixed
+from diskimage_vhd.make.writer import write_dynamic
+from diskimage_vhd.make.writer import write_plain
+from diskimage_vhd.make.writer import Written
+from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.sizes import format_size
-from diskimage_vhd.image.sources import RawSource, Source
-from diskimage_vhd.make.emit import FileSink, Hashes, emit, plan_blocks
-from diskimage_vhd.make.plan import DynamicPlan, FlatPlan, Plan
-from diskimage_vhd.make.writer import (
-    Written, finish_dynamic, finish_fixed, write_dynamic, write_plain)
 
 FORMATS = ('raw', 'fixed', 'dynamic')
 ProgressCallback = Callable[[int, int], None]
@@ -101,7 +114,8 @@ def check_virtual_size(path: str, size: int, rounded: int,
 
 def _within_limit(source: Source, size: int, unit: str) -> int:
     """``size``, the target's, if a VHD can hold it (a raw target is held to
-    it too: it bounds what a hostile footer can make us write)."""
+    it too: it bounds what a hostile footer can make us write).
+    """
     check_virtual_size(source.path, source.size, size, unit)
     return size
 

@@ -16,10 +16,19 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.sources import Source
-from diskimage_vhd.make.blocks import Block, BlockReader, Data, OnProgress
+from diskimage_vhd.make.blocks import Block
+from diskimage_vhd.make.blocks import BlockReader
+from diskimage_vhd.make.blocks import Data
+from diskimage_vhd.make.blocks import OnProgress
 from diskimage_vhd.make.identity import ContentDigest
-from diskimage_vhd.make.plan import (
-    BITMAP, DATA, FOOTER, METADATA, ZEROS, DynamicPlan, FlatPlan, Plan)
+from diskimage_vhd.make.plan import BITMAP
+from diskimage_vhd.make.plan import DATA
+from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.plan import FlatPlan
+from diskimage_vhd.make.plan import FOOTER
+from diskimage_vhd.make.plan import METADATA
+from diskimage_vhd.make.plan import Plan
+from diskimage_vhd.make.plan import ZEROS
 from diskimage_vhd.posix.writeback import Writeback
 
 ZERO_CHUNK = bytes(256 * 1024)

@@ -13,10 +13,13 @@ from typing import Mapping, Optional, Union
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import timestamps
 from diskimage_vhd.image.sources import Source
-from diskimage_vhd.make.blocks import Block, BlockReader, Data, Zeros
+from diskimage_vhd.make.blocks import Block
+from diskimage_vhd.make.blocks import BlockReader
+from diskimage_vhd.make.blocks import Data
+from diskimage_vhd.make.blocks import Zeros
 
 # vhd-util check allows 30 minutes of clock skew; we allow none of our own.
 FUTURE_TOLERANCE = 0
@@ -163,7 +166,8 @@ class Stamp:
     def footer(self, disk_type: int, size: int,
                content_digest: Optional[bytes] = None) -> Footer:
         """The footer to write: the UUID as given, else derived from the
-        content when the build is reproducible, else random."""
+        content when the build is reproducible, else random.
+        """
         unique_id = self.unique_id
         if unique_id is None and self.reproducible:
             if content_digest is None:
@@ -178,7 +182,8 @@ class Stamp:
 
 def parse_uuid(text: str) -> uuid.UUID:
     """A disk UUID from ``--uuid``; the nil UUID is refused, as ``vhd-util
-    check`` refuses a disk that carries it."""
+    check`` refuses a disk that carries it.
+    """
     try:
         value = uuid.UUID(text)
     except ValueError:

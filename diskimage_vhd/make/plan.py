@@ -16,13 +16,15 @@ import dataclasses
 import sys
 from typing import Iterator, NamedTuple, Tuple, Union
 
-from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.batmap import BatmapHeader, batmap_checksum
+from diskimage_vhd.format.batmap import batmap_checksum
+from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import set_bit
+from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.format.layout import (
-    DynamicLayout, blocks_for, next_block_sector)
+from diskimage_vhd.format.layout import blocks_for
+from diskimage_vhd.format.layout import DynamicLayout
+from diskimage_vhd.format.layout import next_block_sector
 
 BLOCK_BYTES = c.SECTOR_SIZE + c.BLOCK_SIZE  # bitmap and data
 BAT_CHUNK = 1 << 16  # BAT entries generated at a time
@@ -106,14 +108,16 @@ class DynamicPlan:
 
     def locate(self, sector: int) -> int:
         """The position of the last allocated block starting at or before
-        ``sector`` (-1 if none)."""
+        ``sector`` (-1 if none).
+        """
         return bisect.bisect_right(self.sectors, sector) - 1
 
     # -- regions -----------------------------------------------------------
 
     def regions(self, offset: int = 0) -> Iterator[Region]:
         """The regions of the file in order, from the one holding ``offset``
-        (or a little before it) to the end."""
+        (or a little before it) to the end.
+        """
         metadata_end = self.layout.metadata_end
         if offset < metadata_end:
             yield Region(0, metadata_end, METADATA)
@@ -162,7 +166,8 @@ class DynamicPlan:
 
     def metadata(self, footer: Footer) -> Iterator[Tuple[int, bytes]]:
         """``(offset, bytes)`` from 0 to the metadata's end, in order:
-        footer copy, header, BAT (a chunk at a time), batmap header, batmap."""
+        footer copy, header, BAT (a chunk at a time), batmap header, batmap.
+        """
         layout = self.layout
         header = DynamicHeader.for_xenserver(self.max_table_entries)
         yield 0, footer.pack() + header.pack()

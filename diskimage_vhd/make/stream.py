@@ -13,11 +13,17 @@ import os
 import uuid as uuidlib
 from typing import Optional, Sequence, Union
 
-from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import VhdError
+from diskimage_vhd.make.convert import ConversionResult
+from diskimage_vhd.make.convert import Notify
+from diskimage_vhd.make.convert import open_input
+from diskimage_vhd.make.convert import planned
+from diskimage_vhd.make.convert import ProgressCallback
+from diskimage_vhd.make.emit import emit
+from diskimage_vhd.make.emit import Hashes
+from diskimage_vhd.make.emit import StreamSink
 from diskimage_vhd.make import identity
-from diskimage_vhd.make.convert import (
-    ConversionResult, Notify, ProgressCallback, open_input, planned)
-from diskimage_vhd.make.emit import Hashes, StreamSink, emit
 from diskimage_vhd.make.plan import DynamicPlan
 
 STDOUT_NAME = '-'

@@ -18,10 +18,15 @@ from typing import Optional, Union
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make.convert import open_input
+from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make import identity
-from diskimage_vhd.make.convert import open_input, planned
-from diskimage_vhd.make.plan import (
-    BITMAP, DATA, FOOTER, METADATA, ZEROS, Plan)
+from diskimage_vhd.make.plan import BITMAP
+from diskimage_vhd.make.plan import DATA
+from diskimage_vhd.make.plan import FOOTER
+from diskimage_vhd.make.plan import METADATA
+from diskimage_vhd.make.plan import Plan
+from diskimage_vhd.make.plan import ZEROS
 
 
 class _Image:
@@ -47,7 +52,8 @@ class _Image:
 
     def read_at(self, offset: int, view: memoryview) -> int:
         """Fill ``view`` from ``offset`` of the VHD; bytes filled (short at
-        the end).  Positional, so threads may share one ``_Image``."""
+        the end).  Positional, so threads may share one ``_Image``.
+        """
         end = min(offset + len(view), self.plan.file_size)
         if offset >= end:
             return 0

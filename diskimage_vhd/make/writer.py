@@ -16,10 +16,15 @@ from typing import List, Optional
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.sources import Source
-from diskimage_vhd.make.blocks import (
-    Block, BlockReader, Copy, Data, OnProgress, Zeros)
+from diskimage_vhd.make.blocks import Block
+from diskimage_vhd.make.blocks import BlockReader
+from diskimage_vhd.make.blocks import Copy
+from diskimage_vhd.make.blocks import Data
+from diskimage_vhd.make.blocks import OnProgress
+from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.make.identity import ContentDigest
-from diskimage_vhd.make.plan import BLOCK_BYTES, DynamicPlan
+from diskimage_vhd.make.plan import BLOCK_BYTES
+from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
 

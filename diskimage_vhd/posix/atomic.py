@@ -9,7 +9,8 @@ import secrets
 import stat
 from typing import Optional
 
-from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import signals
 
 # Temporary names: short and fixed in length, so any destination name the
@@ -133,7 +134,8 @@ class AtomicOutput:
 
     def _set_owner_and_mode(self) -> None:
         """The replaced file's permissions (and owner, as root), else the
-        umask's: replacing a ``0600`` image must not publish it."""
+        umask's: replacing a ``0600`` image must not publish it.
+        """
         if self.replaced is None:
             os.fchmod(self.fd, 0o666 & ~_umask())
             return

@@ -9,8 +9,10 @@ import os
 import stat
 from typing import Any, List, Tuple
 
-from diskimage_vhd.errors import (
-    NotRegularFileError, VhdError, describe_os_error, os_error)
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import NotRegularFileError
+from diskimage_vhd.errors import os_error
+from diskimage_vhd.errors import VhdError
 
 # No file reaches 2^63 bytes, and lseek refuses offsets beyond off_t.
 MAX_OFFSET = 1 << 63

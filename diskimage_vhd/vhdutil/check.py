@@ -7,9 +7,10 @@ import os
 from typing import Callable, Dict, List
 
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.xen.check import check
+from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import Usage
 from diskimage_vhd.vhdutil import read
-from diskimage_vhd.vhdutil.options import Usage, parse
+from diskimage_vhd.xen.check import check
 
 SPEC = 'n:iItpbBsh'
 SUPPORTED = 'niItpbB'

@@ -15,8 +15,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.version import version_string
-from diskimage_vhd.vhdutil import check, convert, create, query, read
-from diskimage_vhd.vhdutil.options import NotProvided, Usage
+from diskimage_vhd.vhdutil import check
+from diskimage_vhd.vhdutil import convert
+from diskimage_vhd.vhdutil import create
+from diskimage_vhd.vhdutil.options import NotProvided
+from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil import query
+from diskimage_vhd.vhdutil import read
 
 PROG = 'vhd-util'
 Runner = Callable[[List[str]], int]

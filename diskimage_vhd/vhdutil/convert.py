@@ -14,21 +14,29 @@ import os
 import uuid as uuidlib
 from typing import Callable, Dict, List, Mapping, Optional
 
-from diskimage_vhd.make import identity
-from diskimage_vhd.make.convert import check_virtual_size
-from diskimage_vhd.make.convert import convert
-from diskimage_vhd.errors import UsageError, VhdError
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.sources import RawSource
-from diskimage_vhd.posix.io import file_size, open_input
-from diskimage_vhd.sizes import format_size, parse_size, plural
+from diskimage_vhd.make.convert import check_virtual_size
+from diskimage_vhd.make.convert import convert
+from diskimage_vhd.make import identity
+from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import open_in_place
-from diskimage_vhd.vhdutil.inplace import (
-    append_and_rename, footer_at_end, rename, rename_and_cut)
-from diskimage_vhd.vhdutil.options import Usage, parse
-from diskimage_vhd.vhdutil.target import check_output, dib_target
+from diskimage_vhd.posix.io import open_input
+from diskimage_vhd.sizes import format_size
+from diskimage_vhd.sizes import parse_size
+from diskimage_vhd.sizes import plural
+from diskimage_vhd.vhdutil.inplace import append_and_rename
+from diskimage_vhd.vhdutil.inplace import footer_at_end
+from diskimage_vhd.vhdutil.inplace import rename
+from diskimage_vhd.vhdutil.inplace import rename_and_cut
+from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.target import check_output
+from diskimage_vhd.vhdutil.target import dib_target
 
 SPEC = 'i:o:s:t:h'
 LONG = ('timestamp=', 'uuid=')

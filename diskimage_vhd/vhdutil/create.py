@@ -13,16 +13,19 @@ import os
 import uuid as uuidlib
 from typing import Callable, List, Optional
 
-from diskimage_vhd.make import identity
-from diskimage_vhd.posix.atomic import AtomicOutput
-from diskimage_vhd.posix.io import write_all
-from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.units import blocks_for
-from diskimage_vhd.vhdutil.options import Usage, number, parse
+from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.writer import finish_dynamic
+from diskimage_vhd.posix.atomic import AtomicOutput
+from diskimage_vhd.posix.io import write_all
+from diskimage_vhd.vhdutil.options import number
+from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import Usage
 
 SPEC = 'n:s:S:rh'
 LONG = ('timestamp=', 'uuid=')

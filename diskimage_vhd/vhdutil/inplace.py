@@ -16,11 +16,14 @@ import os
 import stat
 from typing import Optional
 
-from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import pread_full
+from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix import signals
-from diskimage_vhd.posix.io import file_size, pread_full, write_all
 
 KEPT = 'left as it was'
 

@@ -9,8 +9,10 @@ from typing import Callable, Dict, List, Tuple
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.xen import libvhd, parents
-from diskimage_vhd.vhdutil.options import Usage, parse
+from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.xen import libvhd
+from diskimage_vhd.xen import parents
 
 SPEC = 'n:vsapfdSmh'
 USAGE = ('options: <-n name> [-v print virtual size (in MB)] '

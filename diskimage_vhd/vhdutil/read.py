@@ -8,9 +8,11 @@ from typing import Callable, Dict, List
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.posix.io import pread_full
-from diskimage_vhd.xen import libvhd
+from diskimage_vhd.vhdutil.options import number
+from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import Usage
 from diskimage_vhd.vhdutil import readout
-from diskimage_vhd.vhdutil.options import Usage, number, parse
+from diskimage_vhd.xen import libvhd
 
 SPEC = 'n:pt:b:Bm:i:e:aj:d:c:r:R:xCh'
 SUPPORTED = 'npbtcxC'

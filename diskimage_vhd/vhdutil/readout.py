@@ -12,12 +12,14 @@ import uuid
 from typing import List, Optional
 
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.creators import HOST_OS_NAMES
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.format.locator import PlatformCode
-from diskimage_vhd.posix.io import MAX_OFFSET, file_size, pread_full
+from diskimage_vhd.format import timestamps
+from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import MAX_OFFSET
+from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.xen import libvhd
 from diskimage_vhd.xen.parents import read_locator
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Optional
 
-from diskimage_vhd.errors import InvalidVhdError, UsageError
+from diskimage_vhd.errors import InvalidVhdError
+from diskimage_vhd.errors import UsageError
 from diskimage_vhd.xen.readiness import TARGETS
 
 VARIABLE = 'DIB_VHD_TARGET'
@@ -32,7 +33,8 @@ def dib_target(environ: Mapping[str, str]) -> Optional[str]:
 def check_output(path: str, target: str,
                  err_out: Callable[[str], None]) -> None:
     """Print the findings for ``path``; raise if it is not ready."""
-    from diskimage_vhd.xen.targets import assess, report_lines
+    from diskimage_vhd.xen.targets import assess
+    from diskimage_vhd.xen.targets import report_lines
     readiness = assess(path, target)
     err_out(f'vhd-util: checking {path} for import into {target} '
             f'({VARIABLE}={target}; {OFF} skips this)')

@@ -9,23 +9,30 @@ Reads are bounded: the BAT is streamed in chunks, never loaded whole.
 from __future__ import annotations
 
 import dataclasses
-import os
 import errno
+import os
 from typing import Iterator, Optional, Sequence, Tuple
 
-from diskimage_vhd.errors import VhdError, describe_os_error
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import bat as batlib
+from diskimage_vhd.format.batmap import BatmapHeader
+from diskimage_vhd.format.batmap import checksummed_bytes
+from diskimage_vhd.format.batmap import map_checksum
+from diskimage_vhd.format.bitmap import bit_is_set
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
-from diskimage_vhd.format.batmap import BatmapHeader, checksummed_bytes, map_checksum
-from diskimage_vhd.format.bitmap import bit_is_set
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.format.locator import is_platform_code
-from diskimage_vhd.format.units import sector_padded, sectors_at_least_one
+from diskimage_vhd.format.units import sector_padded
+from diskimage_vhd.format.units import sectors_at_least_one
 from diskimage_vhd.posix.extents import data_extents
-from diskimage_vhd.posix.io import (
-    MAX_OFFSET, OpenFile, file_size, open_input, pread_full)
+from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import MAX_OFFSET
+from diskimage_vhd.posix.io import open_input
+from diskimage_vhd.posix.io import OpenFile
+from diskimage_vhd.posix.io import pread_full
 
 POISON_COOKIE = b'v_poison'
 BLOCK_SHIFT = 21  # libvhd sizes disks in 2 MiB blocks whatever the header says
@@ -131,7 +138,8 @@ class Vhd(OpenFile):
 
 def open_fd(path: str) -> int:
     """The one opener, its refusals as libvhd's errno (EISDIR for a
-    directory, EINVAL for a FIFO or device), never a hang."""
+    directory, EINVAL for a FIFO or device), never a hang.
+    """
     try:
         return open_input(path)
     except VhdError as error:

@@ -13,7 +13,9 @@ import os
 import stat
 from typing import Optional
 
-from diskimage_vhd.format.locator import PATH_CODES, ParentLocator, PlatformCode
+from diskimage_vhd.format.locator import ParentLocator
+from diskimage_vhd.format.locator import PATH_CODES
+from diskimage_vhd.format.locator import PlatformCode
 from diskimage_vhd.xen import libvhd
 
 

@@ -15,11 +15,13 @@ from typing import List, Optional
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.image.partitions import (
-    PartitionTable, PartitionTableError, read_partition_table)
+from diskimage_vhd.image.partitions import PartitionTable
+from diskimage_vhd.image.partitions import PartitionTableError
+from diskimage_vhd.image.partitions import read_partition_table
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.sizes import format_size
-from diskimage_vhd.xen.readiness import Finding, Level
+from diskimage_vhd.xen.readiness import Finding
+from diskimage_vhd.xen.readiness import Level
 
 # nova: the file systems _auto_configure_disk can grow (resize2fs).
 RESIZABLE = ('ext3', 'ext4')

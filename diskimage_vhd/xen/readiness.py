@@ -17,8 +17,8 @@ import enum
 from typing import List, Optional
 
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import timestamps
 from diskimage_vhd.xen.tolerances import TIMESTAMP_MAX_SLACK
 
 # The importers ``check --for`` knows; rackspace is xenserver and more.
@@ -128,7 +128,8 @@ def footer_findings(footer: Footer, batmap_present: Optional[bool],
 def readiness_warnings(footer: Footer, batmap_present: Optional[bool],
                        now: float) -> List[str]:
     """What XenServer (or Rackspace) will mind though vhd-util check passes:
-    the messages ``check`` without ``--for`` prints as warnings."""
+    the messages ``check`` without ``--for`` prints as warnings.
+    """
     return [finding.message for finding
             in footer_findings(footer, batmap_present, now)
             if finding.code in PLAIN_CHECK_CODES]

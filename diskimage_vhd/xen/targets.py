@@ -13,17 +13,23 @@ import os
 import time
 from typing import Dict, List, Optional, Union
 
-from diskimage_vhd.errors import VhdError, os_error
+from diskimage_vhd.errors import os_error
+from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.image.reader import VhdImage
-from diskimage_vhd.posix.io import file_size, open_input, pread_full
+from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import open_input
+from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.sizes import plural
+from diskimage_vhd.xen.check import check
+from diskimage_vhd.xen.check import CheckReport
 from diskimage_vhd.xen import rackspace
-from diskimage_vhd.xen.check import CheckReport, check
-from diskimage_vhd.xen.readiness import (
-    TARGETS, Finding, Level, footer_findings)
+from diskimage_vhd.xen.readiness import Finding
+from diskimage_vhd.xen.readiness import footer_findings
+from diskimage_vhd.xen.readiness import Level
+from diskimage_vhd.xen.readiness import TARGETS
 
 GIB = 1024 ** 3
 
@@ -58,7 +64,8 @@ class Readiness:
 
     def to_dict(self) -> Dict[str, object]:
         """``check --json``'s keys, plus the target's; ``warnings`` become
-        objects with a code, as ``problems`` and ``notes`` are."""
+        objects with a code, as ``problems`` and ``notes`` are.
+        """
         result = self.report.to_dict()
         result.update({
             'target': self.target, 'ready': self.ready,

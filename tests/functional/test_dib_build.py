@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import unittest
-from pathlib import Path
 from typing import Dict, List, Optional
+import unittest
 
 from diskimage_vhd import dib
 

@@ -19,7 +19,9 @@ from typing import List
 from diskimage_vhd import convert
 from diskimage_vhd.posix.atomic import TEMPORARY_NAME
 from tests import base
-from tests.unit.test_crash_safety import DISKIMAGE_VHD, NO_TMPFILE, entry
+from tests.unit.test_crash_safety import DISKIMAGE_VHD
+from tests.unit.test_crash_safety import entry
+from tests.unit.test_crash_safety import NO_TMPFILE
 from tests.unit.test_inplace_faults import strace
 
 MiB = base.MiB
@@ -80,7 +82,8 @@ class AtomicOutputTest(base.TempDirTestCase):
 
     def test_a_name_taken_meanwhile_is_tried_again(self) -> None:
         """The random source made to repeat a name that exists: the run
-        takes the next name, and the file there is left alone."""
+        takes the next name, and the file there is left alone.
+        """
         taken = self.path('.dvhd-00000000.tmp')
         with open(taken, 'w') as handle:
             handle.write('not ours')
@@ -185,7 +188,8 @@ class AtomicOutputTest(base.TempDirTestCase):
 
     def test_signal_at_every_step_of_the_commit(self) -> None:
         """SIGINT/SIGTERM on entry to each call: finished and said so, or
-        nothing at all (no destination, no temporary file)."""
+        nothing at all (no destination, no temporary file).
+        """
         for prefix in ('', NO_TMPFILE):
             for call in COMMIT_CALLS:
                 for signum in (signal.SIGINT, signal.SIGTERM):

@@ -12,8 +12,8 @@ import os
 import struct
 import sys
 
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import bat as batlib
+from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.vhdutil.create import create

@@ -8,9 +8,11 @@ import struct
 import time
 import tracemalloc
 
-from diskimage_vhd.errors import UsageError, VhdError
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.errors import VhdError
+from diskimage_vhd.format.batmap import BatmapHeader
+from diskimage_vhd.format.batmap import map_checksum
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.batmap import BatmapHeader, map_checksum
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.format.units import sector_padded

@@ -96,7 +96,8 @@ class CrashTestCase(base.TempDirTestCase):
 
     def output_progress(self, process: subprocess.Popen) -> int:
         """Bytes written so far to any file the process has open in tmp
-        other than its inputs (an O_TMPFILE shows as "#INODE (deleted)")."""
+        other than its inputs (an O_TMPFILE shows as "#INODE (deleted)").
+        """
         fds = f'/proc/{process.pid}/fd'
         best = 0
         try:
@@ -188,7 +189,8 @@ class ConvertInterruptTest(CrashTestCase):
 
     def test_sigkill_without_o_tmpfile_leaves_no_destination(self) -> None:
         """The fallback cannot clean up after SIGKILL, but what it leaves is
-        a hidden temporary, never a file at the destination name."""
+        a hidden temporary, never a file at the destination name.
+        """
         result = self.interrupt(self.command(NO_TMPFILE), signal.SIGKILL)
         self.assertEqual(result.returncode, -signal.SIGKILL)
         self.assertFalse(os.path.exists(self.out))
@@ -208,7 +210,8 @@ class ConvertInterruptTest(CrashTestCase):
 
 class VhdUtilInterruptTest(CrashTestCase):
     """``vhd-util convert -s 1 -t 2`` interrupted: the input always survives
-    as IN.bak, unchanged; OUT never appears half-written."""
+    as IN.bak, unchanged; OUT never appears half-written.
+    """
 
     def setUp(self) -> None:
         super().setUp()

@@ -14,8 +14,12 @@ import time
 from typing import Callable, List, Optional
 
 from tests import base
-from tests.unit.test_crash_safety import (
-    DISKIMAGE_VHD, SIGNAL_AFTER, VHD_UTIL, CrashTestCase, dense_raw, digest)
+from tests.unit.test_crash_safety import CrashTestCase
+from tests.unit.test_crash_safety import dense_raw
+from tests.unit.test_crash_safety import digest
+from tests.unit.test_crash_safety import DISKIMAGE_VHD
+from tests.unit.test_crash_safety import SIGNAL_AFTER
+from tests.unit.test_crash_safety import VHD_UTIL
 
 MiB = base.MiB
 
@@ -172,7 +176,8 @@ class OtherFileSystemTest(CrashTestCase):
 
     def test_vhd_util_across_file_systems(self) -> None:
         """0->1 renames, which cannot cross file systems: a clear error,
-        the raw image left as it was; 1->2 writes across them fine."""
+        the raw image left as it was; 1->2 writes across them fine.
+        """
         raw = dense_raw(self.path('disk'), 4 * MiB)
         before = digest(raw)
         elsewhere = os.path.join(self.tmpfs(), 'disk.vhd')
@@ -195,7 +200,8 @@ class OtherFileSystemTest(CrashTestCase):
 
 class MovingInputTest(CrashTestCase):
     """An input that grows, shrinks or is rewritten mid-conversion: an error
-    saying so, and no output, never an image of neither version."""
+    saying so, and no output, never an image of neither version.
+    """
 
     def setUp(self) -> None:
         super().setUp()
@@ -227,7 +233,8 @@ class MovingInputTest(CrashTestCase):
 
     def test_shrinks_to_a_hole(self) -> None:
         """Cut, then grown back as a hole: the size is what it was, but the
-        data beyond the cut is gone, so the image would be of neither."""
+        data beyond the cut is gone, so the image would be of neither.
+        """
         def cut_and_regrow() -> None:
             size = os.path.getsize(self.raw)
             os.truncate(self.raw, 64 * MiB)

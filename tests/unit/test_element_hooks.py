@@ -10,6 +10,7 @@ list of the files in it.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import shutil
 import stat
 import subprocess
@@ -17,9 +18,8 @@ import sys
 import tempfile
 import textwrap
 import time
-import unittest
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
+import unittest
 
 from diskimage_vhd import dib
 

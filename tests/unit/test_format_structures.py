@@ -11,8 +11,9 @@ import os
 import re
 import unittest
 
+from diskimage_vhd.format.batmap import batmap_checksum
+from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.batmap import BatmapHeader, batmap_checksum
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.format.locator import ParentLocator

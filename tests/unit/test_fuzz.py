@@ -20,15 +20,17 @@ import tracemalloc
 from typing import Callable, List, Optional
 
 from diskimage_vhd import check
-from diskimage_vhd.make.convert import convert
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.summary import inspect
+from diskimage_vhd.make.convert import convert
+from tests.base import fixture
+from tests.base import REPO_ROOT
+from tests.base import TempDirTestCase
 from tests import fuzzing
-from tests.base import REPO_ROOT, TempDirTestCase, fixture
 
 SEED = int(os.environ.get('DISKIMAGE_VHD_FUZZ_SEED', '20261125'))
 CASES = int(os.environ.get('DISKIMAGE_VHD_FUZZ_CASES', '10000'))
@@ -56,7 +58,8 @@ def _findings_text(findings: List[dict]) -> str:
 
 class FuzzCampaignTest(TempDirTestCase):
     """At least 10,000 mutants through every parser, in bounded time and
-    memory; a finding prints the case to replay."""
+    memory; a finding prints the case to replay.
+    """
 
     def test_campaign(self) -> None:
         command = [sys.executable, '-m', 'tests.fuzzing', '--json',
@@ -174,7 +177,8 @@ class HarnessTest(TempDirTestCase):
 
 class HugeClaimTest(TempDirTestCase):
     """A sparse file whose header claims 2^32 BAT entries (or a 2^32 batmap)
-    is refused, or read, without allocating what it claims."""
+    is refused, or read, without allocating what it claims.
+    """
 
     def _sparse_disk(self, entries: int, block_size: int,
                      current_size: int = 2 * 1024 ** 4,
@@ -241,7 +245,8 @@ class HugeClaimTest(TempDirTestCase):
 
 class OffsetOverflowTest(TempDirTestCase):
     """Offsets just below 2^63 pass "less than 2^63" tests, but a read there
-    overflows off_t: pread fails with EINVAL instead of reading nothing."""
+    overflows off_t: pread fails with EINVAL instead of reading nothing.
+    """
 
     def test_data_offset_2_to_the_63_minus_1(self) -> None:
         path = self.path('overflow.vhd')

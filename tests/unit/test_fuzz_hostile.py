@@ -11,9 +11,11 @@ from typing import Dict, Optional
 from diskimage_vhd import check
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.xen.check import check as vhd_util_check
-from tests import fuzz_hostile, fuzzing
 from tests.base import TempDirTestCase
-from tests.unit.test_fuzz import MIN_CASES, SEED
+from tests import fuzz_hostile
+from tests import fuzzing
+from tests.unit.test_fuzz import MIN_CASES
+from tests.unit.test_fuzz import SEED
 
 
 class HostileClassesTest(TempDirTestCase):
@@ -52,7 +54,8 @@ class HostileClassesTest(TempDirTestCase):
 
     def test_aliasing_and_holes_are_what_they_say(self) -> None:
         """Found by the reader for what they are: aliased blocks overlap;
-        blocks over holes read as zeros without reading the holes."""
+        blocks over holes read as zeros without reading the holes.
+        """
         rng = random.Random(1)
         disk = self.by_name['gen-64k-partial']
         mutant = fuzzing.Mutant(disk)
@@ -71,7 +74,8 @@ class HostileClassesTest(TempDirTestCase):
     def test_seeds_unmutated_through_every_target(self) -> None:
         """Each hostile locator and each chain answers without a finding,
         opening nothing it must not; the verdicts are the ones a
-        differencing disk should get."""
+        differencing disk should get.
+        """
         watch = fuzz_hostile.OpenWatch.watching(self.tmp)
         verdicts: Dict[str, Optional[str]] = {}
         for disk in self.seeds:

@@ -8,9 +8,9 @@ import unittest
 from unittest import mock
 
 from diskimage_vhd import convert
-from diskimage_vhd.make import identity
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.make import identity
 from tests import base
 
 
@@ -119,7 +119,8 @@ class TestIdentityFollowsContent(base.TempDirTestCase):
 
     def test_vhd_util_raw_to_fixed_follows_content(self) -> None:
         """``vhd-util convert -s 0 -t 1`` derived its UUID from the size only;
-        now it stamps exactly the footer ``convert --to fixed`` does."""
+        now it stamps exactly the footer ``convert --to fixed`` does.
+        """
         footers = []
         for name, text in (('a', b'alpha'), ('b', b'bravo')):
             raw = self.raw(name + '.raw', [(BLOCK_AND_A_BIT, text)])
@@ -135,7 +136,8 @@ class TestIdentityFollowsContent(base.TempDirTestCase):
     def test_vhd_util_create_is_the_empty_disk_of_that_size(self) -> None:
         """``vhd-util create`` (and ``-r``) derived their UUIDs from their
         parameters; now an empty disk is named by its size, as converting
-        zeros of that size names it."""
+        zeros of that size names it.
+        """
         zeros = self.raw('zeros.raw', [], size=4 * base.MiB)
         self.vhd_util('create', '-n', 'd.vhd', '-s', '4')
         self.vhd_util('create', '-n', 'f.vhd', '-s', '4', '-r')

@@ -19,8 +19,10 @@ from typing import List
 
 from diskimage_vhd.format import constants as c
 from tests import base
-from tests.unit.test_crash_safety import (
-    VHD_UTIL, dense_raw, digest, fixed_vhd)
+from tests.unit.test_crash_safety import dense_raw
+from tests.unit.test_crash_safety import digest
+from tests.unit.test_crash_safety import fixed_vhd
+from tests.unit.test_crash_safety import VHD_UTIL
 
 MiB = base.MiB
 SIZE = 4 * MiB
@@ -88,7 +90,8 @@ class RawToFixedFaultTest(InPlaceFaultTest):
 
     def test_short_write_under_a_file_size_limit_is_not_success(self) -> None:
         """The padding and footer (612 bytes) meet a limit 300 bytes on:
-        ``pwrite`` writes 300 and returns; the rest fails with EFBIG."""
+        ``pwrite`` writes 300 and returns; the rest fails with EFBIG.
+        """
         out = self.path('disk.vhd')
         result = self.raw_to_fixed(out, ['prlimit', f'--fsize={ODD + 300}'])
         self.assertOneLine(result, self.disk, 'too large', 'left as it was')
@@ -116,7 +119,8 @@ class RawToFixedFaultTest(InPlaceFaultTest):
 
     def test_rename_refused_across_a_bind_mount(self) -> None:
         """Same file system (same st_dev), yet rename(2) fails with EXDEV:
-        only found after the footer is written, which is then cut off."""
+        only found after the footer is written, which is then cut off.
+        """
         out = os.path.join(self.mount('--bind', self.tmp), 'disk.vhd')
         result = self.raw_to_fixed(out)
         self.assertOneLine(result, 'cross-device', 'left as it was')

@@ -7,7 +7,9 @@ import os
 
 from diskimage_vhd.format import constants as c
 from tests import base
-from tests.unit.test_crash_safety import DISKIMAGE_VHD, VHD_UTIL, fixed_vhd
+from tests.unit.test_crash_safety import DISKIMAGE_VHD
+from tests.unit.test_crash_safety import fixed_vhd
+from tests.unit.test_crash_safety import VHD_UTIL
 
 NIL = '00000000-0000-0000-0000-000000000000'
 

@@ -16,7 +16,9 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from tests import base
-from tests.unit.test_crash_safety import DISKIMAGE_VHD, VHD_UTIL, dense_raw
+from tests.unit.test_crash_safety import dense_raw
+from tests.unit.test_crash_safety import DISKIMAGE_VHD
+from tests.unit.test_crash_safety import VHD_UTIL
 
 # Signals per command and signal, spread over one run.
 SIGNAL_RUNS = 5
@@ -103,7 +105,8 @@ def _default_signals() -> None:
 
 def _handlers(pid: int) -> int:
     """The live process's caught-signal mask (``SigCgt``); -1 once it has
-    exited (a zombie shows none)."""
+    exited (a zombie shows none).
+    """
     with open(f'/proc/{pid}/status') as handle:
         fields = dict(line.split(':', 1) for line in handle if ':' in line)
     if fields['State'].split()[0] in ('Z', 'X'):

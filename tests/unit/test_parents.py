@@ -13,13 +13,14 @@ import sys
 import threading
 from typing import List
 
-from diskimage_vhd import check, convert
+from diskimage_vhd import check
+from diskimage_vhd import convert
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.vhdutil import query
 from diskimage_vhd.vhdutil.create import create
-from diskimage_vhd.xen import libvhd
+from diskimage_vhd.vhdutil import query
 from diskimage_vhd.xen.check import check as vhd_util_check
+from diskimage_vhd.xen import libvhd
 from tests import base
 from tests.differencing import make_child
 
@@ -66,7 +67,8 @@ class ParentTest(base.TempDirTestCase):
     def test_check_and_convert_agree_a_differencing_disk_cannot_be_read(
             self) -> None:
         """vhd-util check calls the chain valid; this package never follows
-        a parent, so its check says what convert says."""
+        a parent, so its check says what convert says.
+        """
         child = make_child(self.path('child.vhd'), 'parent.vhd',
                            './parent.vhd', self.parent_uuid)
         words = 'is a differencing disk; its parent chain cannot be read'
@@ -106,7 +108,8 @@ class ParentTest(base.TempDirTestCase):
 class ChainTest(base.TempDirTestCase):
     """``vhd-util query -d`` walks the chain of parents: a cycle of disks
     (A -> B -> A) is an error (ELOOP) found when a disk comes round again,
-    not after 1024 opens, whatever path names it."""
+    not after 1024 opens, whatever path names it.
+    """
 
     def setUp(self) -> None:
         super().setUp()
@@ -159,7 +162,8 @@ class ChainTest(base.TempDirTestCase):
 
     def test_a_cycle_through_another_name(self) -> None:
         """A link to the disk is the same disk: the walk ends when it comes
-        back, not when a path repeats."""
+        back, not when a path repeats.
+        """
         first, second = self.path('a.vhd'), self.path('b.vhd')
         make_child(first, 'b.vhd', './b.vhd', self.base_uuid)
         os.link(first, self.path('alias.vhd'))

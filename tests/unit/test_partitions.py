@@ -7,12 +7,14 @@ import zlib
 
 from diskimage_vhd import convert
 from diskimage_vhd.image.filesystems import identify
-from diskimage_vhd.image.partitions import (
-    PartitionTableError, read_partition_table)
+from diskimage_vhd.image.partitions import PartitionTableError
+from diskimage_vhd.image.partitions import read_partition_table
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
-from tests import base, disks
-from tests.disks import MiB, SECTOR
+from tests import base
+from tests import disks
+from tests.disks import MiB
+from tests.disks import SECTOR
 
 EVERY_FILESYSTEM = ('ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'swap', 'vfat')
 

@@ -12,12 +12,16 @@ from __future__ import annotations
 import os
 import struct
 
-from diskimage_vhd import check, convert, inspect
+from diskimage_vhd import check
+from diskimage_vhd import convert
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd import inspect
 from diskimage_vhd.xen.check import check as vhd_util_check
 from tests import base
-from tests.unit.test_crash_safety import DISKIMAGE_VHD, VHD_UTIL, fixed_vhd
+from tests.unit.test_crash_safety import DISKIMAGE_VHD
+from tests.unit.test_crash_safety import fixed_vhd
+from tests.unit.test_crash_safety import VHD_UTIL
 
 MiB = base.MiB
 
@@ -78,7 +82,8 @@ class QemuPartialBlockTest(base.TempDirTestCase):
 
 class AliasedBlocksTest(base.TempDirTestCase):
     """BAT entries that share one block: a small file must not convert to a
-    huge disk of the same bytes again and again."""
+    huge disk of the same bytes again and again.
+    """
 
     def test_refused_with_checks_words(self) -> None:
         raw = base.make_raw(self.path('in.raw'), 6 * MiB,

@@ -13,13 +13,14 @@ import os
 import time
 from typing import List
 
-from diskimage_vhd import convert
-from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.format import constants as c
-from diskimage_vhd.xen.readiness import Level
 from diskimage_vhd import assess
+from diskimage_vhd import convert
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.xen.readiness import Level
 from diskimage_vhd.xen.targets import Readiness
-from tests import base, disks
+from tests import base
+from tests import disks
 from tests.disks import MiB
 
 GIB = 1024 ** 3

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from diskimage_vhd.xen.check import check
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.xen.check import check
 from tests import base
 
 MODULE = 'diskimage_vhd.vhdutil'

@@ -10,17 +10,21 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-import uuid
 from unittest import mock
+import uuid
 
 from diskimage_vhd import convert
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.image.sources import RawSource
-from diskimage_vhd.make import identity
-from diskimage_vhd.make.blocks import BlockReader, Copy, Data, Zeros
-from diskimage_vhd.make.plan import DynamicPlan
-from diskimage_vhd.make.writer import finish_dynamic, write_dynamic
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd.image.sources import RawSource
+from diskimage_vhd.make.blocks import BlockReader
+from diskimage_vhd.make.blocks import Copy
+from diskimage_vhd.make.blocks import Data
+from diskimage_vhd.make.blocks import Zeros
+from diskimage_vhd.make import identity
+from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.writer import finish_dynamic
+from diskimage_vhd.make.writer import write_dynamic
 from tests import base
 
 MiB, BLOCK = base.MiB, base.BLOCK

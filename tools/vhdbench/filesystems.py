@@ -16,7 +16,9 @@ import shutil
 import subprocess
 from typing import Optional
 
-from vhdbench.measure import ToolFailed, check_call, remove
+from vhdbench.measure import check_call
+from vhdbench.measure import remove
+from vhdbench.measure import ToolFailed
 
 PREFILL_CHUNK = 8 * 1024 * 1024
 MKFS = {'xfs': ['mkfs.xfs', '-q', '-m', 'reflink=1'],

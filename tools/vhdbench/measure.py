@@ -92,7 +92,8 @@ def remove(path: str) -> None:
 def settle(cold: bool = False) -> None:
     """Flush every dirty page, so no run pays for an earlier one's writeback;
     ``cold`` then drops the page cache too (root only), so the run reads
-    its input from the disk."""
+    its input from the disk.
+    """
     os.sync()
     if cold:
         with open(DROP_CACHES, 'w') as drop:

@@ -79,7 +79,8 @@ def render(results: Sequence[Result]) -> str:
 def table(headings: Sequence[str], body: Sequence[Sequence[str]],
           left: int) -> str:
     """A reST simple table, so it can be pasted into the docs as it is; the
-    first ``left`` columns are text, the rest numbers."""
+    first ``left`` columns are text, the rest numbers.
+    """
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
               for i, h in enumerate(headings)]
     rule = '  '.join('=' * w for w in widths)

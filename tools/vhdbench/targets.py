@@ -5,8 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import List, Optional, Sequence
 
-from vhdbench.report import MiB, QEMU, Result, table
-from vhdbench.tools import DIB, DIB_QEMU, DVHD, QEMU_SYNC, REPRODUCIBLE
+from vhdbench.report import MiB
+from vhdbench.report import QEMU
+from vhdbench.report import Result
+from vhdbench.report import table
+from vhdbench.tools import DIB
+from vhdbench.tools import DIB_QEMU
+from vhdbench.tools import DVHD
+from vhdbench.tools import QEMU_SYNC
+from vhdbench.tools import REPRODUCIBLE
 
 OURS = (DVHD, REPRODUCIBLE, DIB)
 RSS_LIMIT = 64 * MiB

@@ -9,7 +9,8 @@ import sysconfig
 from typing import Dict, List
 
 from vhdbench.measure import Command
-from vhdbench.report import CP, QEMU
+from vhdbench.report import CP
+from vhdbench.report import QEMU
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -39,7 +40,8 @@ class Tool:
 
 def _console_script(name: str, module: str) -> List[str]:
     """The installed console script, else ``python -m``; either way the
-    package is imported from this checkout (see ``_environment``)."""
+    package is imported from this checkout (see ``_environment``).
+    """
     script = os.path.join(sysconfig.get_path('scripts'), name)
     if os.access(script, os.X_OK):
         return [script]
@@ -75,7 +77,8 @@ def _qemu(source: str, output: str, *options: str) -> List[str]:
 def dib_steps(source: str, out: str) -> List[Tool]:
     """DIB's ``vhd`` output step as ``img-functions`` runs it, through the
     drop-in, and the same steps with ``qemu-img`` in place of ``vhd-util``
-    (its raw-to-dynamic conversion is one command, DIB's two)."""
+    (its raw-to-dynamic conversion is one command, DIB's two).
+    """
     plain = _environment()
     vhd_util = _console_script('vhd-util', 'diskimage_vhd.vhdutil')
     work = f'{out}.dib-intermediate'

@@ -24,17 +24,22 @@ import os
 import time
 from typing import Dict, List, Optional
 
-from diskimage_vhd.errors import InvalidVhdError, NotRegularFileError, UsageError
+from diskimage_vhd.errors import InvalidVhdError
+from diskimage_vhd.errors import NotRegularFileError
+from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.xen.check.bat import check_bat
 from diskimage_vhd.xen.check.batmap import check_batmap
-from diskimage_vhd.xen.check.context import CheckOptions, CheckRun
+from diskimage_vhd.xen.check.context import CheckOptions
+from diskimage_vhd.xen.check.context import CheckRun
 from diskimage_vhd.xen.check.footers import check_footers
-from diskimage_vhd.xen.check.header import (
-    check_differencing_header, check_header, open_like_libvhd)
+from diskimage_vhd.xen.check.header import check_differencing_header
+from diskimage_vhd.xen.check.header import check_header
+from diskimage_vhd.xen.check.header import open_like_libvhd
 from diskimage_vhd.xen.check.parents import check_parent_locators
-from diskimage_vhd.xen.check.problems import Problem, ProblemFound
+from diskimage_vhd.xen.check.problems import Problem
+from diskimage_vhd.xen.check.problems import ProblemFound
 from diskimage_vhd.xen.readiness import readiness_warnings
 
 __all__ = ['CheckOptions', 'CheckReport', 'Problem', 'check']
@@ -122,7 +127,8 @@ def check(path: str | os.PathLike[str], check_bitmaps: bool = False,
 
 def _run_rules(run: CheckRun) -> None:
     """vhd-util's order: footers, header, libvhd's open, differencing
-    header, BAT, batmap, parents; the first problem stops the run."""
+    header, BAT, batmap, parents; the first problem stops the run.
+    """
     run.footer = check_footers(run)
     if not run.footer.is_dynamic:
         return
@@ -139,7 +145,8 @@ def _run_rules(run: CheckRun) -> None:
 
 def _check_readable(run: CheckRun) -> None:
     """The reader's refusals, in its words (``info`` and ``convert`` say
-    the same)."""
+    the same).
+    """
     from diskimage_vhd.image.reader import VhdImage
     try:
         with VhdImage(run.path) as image:

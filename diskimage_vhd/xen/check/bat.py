@@ -15,15 +15,19 @@ import errno
 import re
 from typing import Iterator, Optional, Tuple
 
+from diskimage_vhd.format.bitmap import bit_is_set
+from diskimage_vhd.format.bitmap import bit_is_set_tap_0_1
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
-from diskimage_vhd.format.bitmap import bit_is_set, bit_is_set_tap_0_1
-from diskimage_vhd.format.units import ceil_div, sector_padded
+from diskimage_vhd.format.units import ceil_div
+from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.posix.extents import data_extents
 from diskimage_vhd.posix.io import pread_full
-from diskimage_vhd.xen import libvhd
 from diskimage_vhd.xen.check.context import CheckRun
-from diskimage_vhd.xen.check.problems import Problem, ProblemFound, stop
+from diskimage_vhd.xen.check.problems import Problem
+from diskimage_vhd.xen.check.problems import ProblemFound
+from diskimage_vhd.xen.check.problems import stop
+from diskimage_vhd.xen import libvhd
 
 # Blocks checked for overlaps in one pass: bounds memory whatever the BAT.
 OVERLAP_BATCH = 1 << 20

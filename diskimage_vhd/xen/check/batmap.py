@@ -7,9 +7,10 @@ import re
 from typing import Iterator
 
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.xen import libvhd
 from diskimage_vhd.xen.check.context import CheckRun
-from diskimage_vhd.xen.check.problems import Fault, stop
+from diskimage_vhd.xen.check.problems import Fault
+from diskimage_vhd.xen.check.problems import stop
+from diskimage_vhd.xen import libvhd
 
 MASK32 = 0xFFFFFFFF
 

@@ -24,7 +24,8 @@ class CheckOptions:
 
 class CheckRun:
     """One run of the checks over an open file; rule groups read and note
-    what they learn here (the footer in force, whether there is a batmap)."""
+    what they learn here (the footer in force, whether there is a batmap).
+    """
 
     def __init__(self, path: str, fd: int, options: CheckOptions, now: float):
         self.path = path

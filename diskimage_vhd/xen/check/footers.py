@@ -6,12 +6,14 @@ import errno
 from typing import Optional
 
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format import creators, timestamps
+from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.geometry import chs_geometry
+from diskimage_vhd.format import timestamps
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.xen.check.context import CheckRun
-from diskimage_vhd.xen.check.problems import Fault, stop
+from diskimage_vhd.xen.check.problems import Fault
+from diskimage_vhd.xen.check.problems import stop
 from diskimage_vhd.xen.tolerances import TIMESTAMP_MAX_SLACK
 MASK32 = 0xFFFFFFFF
 MASK64 = 0xFFFFFFFFFFFFFFFF

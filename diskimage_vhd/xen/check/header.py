@@ -9,11 +9,14 @@ from typing import Optional
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.posix.io import MAX_OFFSET, pread_full
-from diskimage_vhd.xen import libvhd
+from diskimage_vhd.posix.io import MAX_OFFSET
+from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.xen.check.context import CheckRun
-from diskimage_vhd.xen.check.footers import MASK64, latest_timestamp
-from diskimage_vhd.xen.check.problems import Fault, stop
+from diskimage_vhd.xen.check.footers import latest_timestamp
+from diskimage_vhd.xen.check.footers import MASK64
+from diskimage_vhd.xen.check.problems import Fault
+from diskimage_vhd.xen.check.problems import stop
+from diskimage_vhd.xen import libvhd
 
 
 def header_fault(header: DynamicHeader, file_size: int) -> Optional[Fault]:

@@ -7,10 +7,15 @@ from __future__ import annotations
 import errno
 from typing import Optional
 
-from diskimage_vhd.format.locator import PATH_CODES, ParentLocator, is_platform_code
+from diskimage_vhd.format.locator import is_platform_code
+from diskimage_vhd.format.locator import ParentLocator
+from diskimage_vhd.format.locator import PATH_CODES
+from diskimage_vhd.xen.check.problems import Fault
+from diskimage_vhd.xen.check.problems import stop
 from diskimage_vhd.xen import libvhd
-from diskimage_vhd.xen.check.problems import Fault, stop
-from diskimage_vhd.xen.parents import ParentNotFound, find_parent, read_locator
+from diskimage_vhd.xen.parents import find_parent
+from diskimage_vhd.xen.parents import ParentNotFound
+from diskimage_vhd.xen.parents import read_locator
 
 
 def locator_fault(vhd: libvhd.Vhd, locator: ParentLocator) -> Optional[Fault]:
