@@ -25,7 +25,7 @@ class LimitTest(base.TempDirTestCase):
                 result = base.run(DISKIMAGE_VHD + [
                     'convert', '-q', '--to', target, raw,
                     self.path('out')])
-                self.assertOneLine(result, raw, 'at most 2040 GiB')
+                self.assertOneLine(result, raw, '(2040 GiB) a VHD holds')
                 self.assertEqual(os.listdir(self.tmp), ['big.raw'])
 
     def test_2040_gib_itself_converts_to_fixed(self) -> None:

@@ -75,7 +75,7 @@ class ExtremeFieldTest(base.TempDirTestCase):
                 with self.subTest(size=size, target=target):
                     result = base.run(DISKIMAGE_VHD + [
                         'convert', '-q', '--to', target, self.vhd, out])
-                    self.assertOneLine(result, self.vhd, 'at most 2040 GiB')
+                    self.assertOneLine(result, self.vhd, '(2040 GiB) a VHD holds')
                     self.assertEqual(sorted(os.listdir(self.tmp)),
                                      ['disk.vhd', 'in.raw'])
 
