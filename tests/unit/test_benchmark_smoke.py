@@ -1,8 +1,10 @@
 """tools/benchmark.py still runs, and checks what diskimage-vhd wrote.
 
-A smoke run on small workloads: no timing is asserted, only that every tool
-ran, a table came out, and each diskimage-vhd output passed the benchmark's
-own ``qemu-img compare``.
+A smoke run on small workloads: no timing is asserted, only that every row
+ran with its tools (or said why it was skipped), a table and the targets
+came out, each diskimage-vhd output passed the benchmark's own ``qemu-img
+compare``, and nothing was left behind: no file, no mount, even when the
+run is stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -10,37 +12,99 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import unittest
 
 from tests import base
 
 BENCHMARK = os.path.join(base.REPO_ROOT, 'tools', 'benchmark.py')
-TOOLS = ('diskimage-vhd', 'qemu-img', 'cp --sparse=always')
+DVHD = 'diskimage-vhd'
+QEMU = 'qemu-img'
+CP = 'cp --sparse=always'
+TOOLS = {
+    'a': (DVHD, 'diskimage-vhd, SOURCE_DATE_EPOCH', QEMU, 'qemu-img -t none',
+          CP),
+    'b': (DVHD, QEMU, 'qemu-img -t none', 'qemu-img + sync -f', CP),
+    'c': (DVHD, QEMU, CP), 'z': (DVHD, QEMU, CP), 'e': (DVHD, QEMU, CP),
+    'a-cold': (DVHD, QEMU), 'b-cold': (DVHD, QEMU),
+    'd': ('vhd-util (DIB steps)', 'qemu-img (DIB steps)', QEMU),
+    'a-xfs': (DVHD, QEMU, CP), 'a-btrfs': (DVHD, QEMU, CP),
+}
+TARGETS = ('DIB-like, warm cache', 'DIB-like, SOURCE_DATE_EPOCH', 'dense',
+           '1 TiB empty', 'written zeros', '100,000 small extents',
+           'DIB-like, cold cache', 'dense, cold cache', "DIB's steps",
+           'xfs: extents shared', 'btrfs: extents shared',
+           'peak RSS everywhere')
+
+
+def mounts_under(path: str) -> list:
+    real = os.path.realpath(path)
+    with open('/proc/self/mounts') as mounts:
+        return [line for line in mounts
+                if line.split()[1].startswith(real + '/')]
 
 
 @unittest.skipUnless(shutil.which('qemu-img'), 'qemu-img is the referee')
 class TestBenchmarkSmoke(base.TempDirTestCase):
 
-    def test_quick_run_prints_table_and_verifies(self) -> None:
+    def test_quick_run_prints_tables_and_verifies(self) -> None:
         done = subprocess.run(
             [sys.executable, BENCHMARK, '--quick', '--runs', '1',
              '--workdir', self.tmp], capture_output=True, text=True,
-            timeout=600)
+            timeout=900)
         self.assertEqual(done.returncode, 0, done.stderr)
         lines = done.stdout.splitlines()
-        rows = {tuple(re.split(r' {2,}', line)[:2]) for line in lines
-                if re.match(r'[abcd] {2,}\S', line)}
-        for workload in 'abc':
-            for tool in TOOLS:
-                self.assertIn((workload, tool), rows, done.stdout)
-        expected = [f'verified: {w} diskimage-vhd: output identical to the '
-                    'input (qemu-img compare)' for w in 'abc']
-        if 'skipping d' not in done.stderr:
-            self.assertIn(('d', 'vhd-util (DIB steps)'), rows, done.stdout)
-            expected.append('verified: d vhd-util (DIB steps): output '
-                            'identical to the input (qemu-img compare)')
-        for line in expected:
-            self.assertIn(line, lines)
+        cells = [re.split(r' {2,}', line) for line in lines]
+        rows = {tuple(c[:2]) for c in cells if c[0] in TOOLS}
+        skipped = set(re.findall(r'skipping (\S+):', done.stderr))
+        self.assertLessEqual(skipped, {'d', 'a-cold', 'b-cold', 'a-xfs',
+                                       'a-btrfs'}, done.stderr)
+        for key, tools in TOOLS.items():
+            if key in skipped:
+                self.assertFalse(any(r[0] == key for r in rows))
+                continue
+            for tool in tools:
+                self.assertIn((key, tool), rows, done.stdout)
+            ours = tools[0]
+            self.assertIn(f'verified: {key} {ours}: output identical to the '
+                          'input (qemu-img compare)', lines)
+        verdicts = {c[0]: c for c in cells if c[0] in TARGETS}
+        self.assertEqual(set(verdicts), set(TARGETS), done.stdout)
+        for target, row in verdicts.items():
+            ratio, limit, met = row[-3:]
+            if ratio == 'not run':
+                self.assertEqual(met, '-')
+            else:
+                self.assertIn(met, ('yes', 'NO'))
+                bound = float(limit.split()[-1])
+                self.assertEqual(met == 'yes', float(ratio) < bound or (
+                    limit.startswith('<=') and float(ratio) <= bound), row)
+        self.assertEqual(os.listdir(self.tmp), [], 'workdir left behind')
+        self.assertEqual(mounts_under(self.tmp), [])
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which('mkfs.xfs'),
+                         'loop-mounts XFS: root and xfsprogs')
+    def test_sigterm_unmounts_and_cleans_up(self) -> None:
+        bench = subprocess.Popen(
+            [sys.executable, BENCHMARK, '--quick', '--runs', '50',
+             '--rows', 'a-xfs', '--workdir', self.tmp],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for line in bench.stdout:  # the tools run once the row is named
+                if line.startswith('a-xfs)'):
+                    break
+            self.assertEqual(len(mounts_under(self.tmp)), 1)
+            time.sleep(0.5)
+            bench.send_signal(signal.SIGTERM)
+            _, errors = bench.communicate(timeout=120)
+        finally:
+            if bench.poll() is None:
+                bench.kill()
+                bench.wait()
+        self.assertEqual(bench.returncode, 130, errors)
+        self.assertIn('interrupted (signal 15)', errors)
+        self.assertEqual(mounts_under(self.tmp), [])
         self.assertEqual(os.listdir(self.tmp), [], 'workdir left behind')

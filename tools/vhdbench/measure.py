@@ -15,6 +15,7 @@ Command = Sequence[str]
 # its own, so each tool is started by GNU time, a small process whose wait4
 # sees the tool's own peak.
 GNU_TIME = shutil.which('time', path='/usr/bin:/bin')
+DROP_CACHES = '/proc/sys/vm/drop_caches'
 
 
 class ToolFailed(RuntimeError):
@@ -85,6 +86,16 @@ def remove(path: str) -> None:
         pass
 
 
-def settle() -> None:
-    """Flush every dirty page, so no run pays for an earlier one's writeback."""
+def settle(cold: bool = False) -> None:
+    """Flush every dirty page, so no run pays for an earlier one's writeback;
+    ``cold`` then drops the page cache too (root only), so the run reads
+    its input from the disk."""
     os.sync()
+    if cold:
+        with open(DROP_CACHES, 'w') as drop:
+            drop.write('3\n')
+
+
+def can_drop_caches() -> bool:
+    """Whether ``settle(cold=True)`` can work: root, and the knob exists."""
+    return os.geteuid() == 0 and os.access(DROP_CACHES, os.W_OK)

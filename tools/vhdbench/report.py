@@ -23,6 +23,8 @@ class Result:
     apparent: int
     allocated: int
     vhd: bool = True  # False for cp's raw copy: no size ratio to a VHD
+    data_bytes: int = 0  # the workload's data, for space ratios
+    fs_used: Optional[int] = None  # what df says the output takes
 
     @property
     def median(self) -> float:
@@ -34,7 +36,8 @@ class Result:
 
 
 HEADINGS = ('workload', 'tool', 'median s', 'x qemu-img', 'x cp',
-            'peak RSS MiB', 'apparent MiB', 'allocated MiB', 'size x qemu-img')
+            'peak RSS MiB', 'apparent MiB', 'allocated MiB', 'df MiB',
+            'size x qemu-img')
 
 
 def _ratio(value: float, reference: Optional[float]) -> str:
@@ -51,32 +54,39 @@ def _reference(results: Sequence[Result], workload: str,
 
 def rows(results: Sequence[Result]) -> List[List[str]]:
     """One row per result, with ratios to qemu-img and cp on its workload."""
-    table = []
+    body = []
     for result in results:
         qemu = _reference(results, result.workload, QEMU)
         cp = _reference(results, result.workload, CP)
-        table.append([
+        body.append([
             result.workload, result.tool, f'{result.median:.3f}',
             _ratio(result.median, qemu.median if qemu else None),
             _ratio(result.median, cp.median if cp else None),
             f'{result.peak_rss / MiB:.1f}',
             f'{result.apparent / MiB:.1f}', f'{result.allocated / MiB:.1f}',
+            '-' if result.fs_used is None else f'{result.fs_used / MiB:.1f}',
             _ratio(result.apparent,
                    qemu.apparent if qemu and result.vhd else None),
         ])
-    return table
+    return body
 
 
 def render(results: Sequence[Result]) -> str:
-    """A reST simple table, so it can be pasted into the docs as it is."""
-    body = rows(results)
+    """The results as a reST simple table."""
+    return table(HEADINGS, rows(results), left=2)
+
+
+def table(headings: Sequence[str], body: Sequence[Sequence[str]],
+          left: int) -> str:
+    """A reST simple table, so it can be pasted into the docs as it is; the
+    first ``left`` columns are text, the rest numbers."""
     widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
-              for i, h in enumerate(HEADINGS)]
+              for i, h in enumerate(headings)]
     rule = '  '.join('=' * w for w in widths)
 
     def line(cells: Sequence[str]) -> str:
-        return '  '.join(cell.ljust(w) if i < 2 else cell.rjust(w)
+        return '  '.join(cell.ljust(w) if i < left else cell.rjust(w)
                          for i, (cell, w) in enumerate(zip(cells, widths))
                          ).rstrip()
 
-    return '\n'.join([rule, line(HEADINGS), rule, *map(line, body), rule])
+    return '\n'.join([rule, line(headings), rule, *map(line, body), rule])

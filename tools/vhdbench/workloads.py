@@ -33,8 +33,9 @@ class Workload:
     extents: int
     zero_bytes: int = 0
 
-    def describe(self) -> str:
-        text = (f'{self.key}) {self.name}: {_size(self.virtual_size)} virtual, '
+    def describe(self, key: str = '') -> str:
+        text = (f'{key or self.key}) {self.name}: '
+                f'{_size(self.virtual_size)} virtual, '
                 f'{_size(self.data_bytes)} of random data')
         if self.extents > 1:
             text += f' in {self.extents} extents'
@@ -54,10 +55,15 @@ class Sizes:
     dib_max_zero: int
     dense: int
     empty: int
+    zeros: int
+    extents: int
+    extents_virtual: int
 
 
-FULL = Sizes(8 * GiB, 1536 * MiB, 8 * MiB, 4, 8 * MiB, 1 * GiB, 1 * TiB)
-QUICK = Sizes(256 * MiB, 48 * MiB, 1 * MiB, 2, 1 * MiB, 32 * MiB, 16 * GiB)
+FULL = Sizes(8 * GiB, 1536 * MiB, 8 * MiB, 4, 8 * MiB, 1 * GiB, 1 * TiB,
+             2 * GiB, 100_000, 64 * GiB)
+QUICK = Sizes(256 * MiB, 48 * MiB, 1 * MiB, 2, 1 * MiB, 32 * MiB, 16 * GiB,
+              32 * MiB, 1000, 1 * GiB)
 
 
 def _size(n: int) -> str:
@@ -150,6 +156,31 @@ def make_empty(path: str, sizes: Sizes, seed: int) -> Workload:
     return Workload('c', 'empty', path, sizes.empty, 0, 0)
 
 
+def make_zeros(path: str, sizes: Sizes, seed: int) -> Workload:
+    """Zeros written to every byte: allocated on disk, yet nothing to store."""
+    with _create(path, sizes.zeros) as fd:
+        _write_zeros(fd, 0, sizes.zeros)
+    return Workload('z', 'written zeros', path, sizes.zeros, 0, 0, sizes.zeros)
+
+
+def make_extents(path: str, sizes: Sizes, seed: int) -> Workload:
+    """One data page in each of ``extents`` equal slots: many tiny extents.
+
+    The page is never a slot's first or last, so no two extents touch and
+    the file system keeps them apart; most 2 MiB blocks get a few of them.
+    """
+    rng = random.Random(seed)
+    pool = Pool(rng)
+    slot = sizes.extents_virtual // sizes.extents // PAGE * PAGE
+    assert slot >= 3 * PAGE
+    with _create(path, sizes.extents_virtual) as fd:
+        for index in range(sizes.extents):
+            page = rng.randrange(1, slot // PAGE - 1)
+            pool.write(fd, index * slot + page * PAGE, PAGE)
+    return Workload('e', 'small extents', path, sizes.extents_virtual,
+                    sizes.extents * PAGE, sizes.extents)
+
+
 def _write_zeros(fd: int, offset: int, length: int) -> None:
     zeros = bytes(min(length, CHUNK))
     while length:
@@ -173,5 +204,6 @@ class _create:
 
 
 MAKERS: Dict[str, Callable[[str, Sizes, int], Workload]] = {
-    'a': make_dib, 'b': make_dense, 'c': make_empty,
+    'a': make_dib, 'b': make_dense, 'c': make_empty, 'z': make_zeros,
+    'e': make_extents,
 }
