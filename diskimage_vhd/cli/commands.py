@@ -5,7 +5,6 @@ from __future__ import annotations
 # First, before anything slow: a SIGINT during start-up ends quietly.
 from diskimage_vhd.cli import startup  # noqa: F401
 import argparse
-import json
 import sys
 from typing import Optional, Sequence, TextIO
 
@@ -13,6 +12,7 @@ from diskimage_vhd import check, dib
 
 from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
+from diskimage_vhd.cli.parsing import Parser
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.make.convert import convert
@@ -37,7 +37,7 @@ class _Version(argparse.Action):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description='Make, inspect and check XenServer-ready VHD disk images.')
     parser.add_argument('--version', action=_Version, nargs=0,
@@ -163,6 +163,7 @@ SIZE_KEYS = {'virtual_size', 'file_size', 'data_bytes', 'block_size', 'max_size'
 def _info(args: argparse.Namespace) -> int:
     info = inspect(args.file)
     if args.json:
+        import json
         print(json.dumps(info, indent=2, sort_keys=True))
         return 0
     print(info['path'])
@@ -183,6 +184,7 @@ def _check(args: argparse.Namespace) -> int:
         return _check_for(args.file, args.target, args.json, args.bitmaps)
     report = check(args.file, check_bitmaps=args.bitmaps)
     if args.json:
+        import json
         print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:
         if report.valid:
@@ -201,6 +203,7 @@ def _check_for(path: str, target: str, as_json: bool = False,
     from diskimage_vhd.xen.targets import assess, report_lines
     readiness = assess(path, target, check_bitmaps=bitmaps)
     if as_json:
+        import json
         print(json.dumps(readiness.to_dict(), indent=2, sort_keys=True),
               file=stream)
     else:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import hashlib
 import os
 import struct
 import time
@@ -34,6 +32,7 @@ def parse_timestamp(text: Union[str, int]) -> int:
     if text.lstrip('-').isdigit():
         return int(text)
     iso = text[:-1] + '+00:00' if text.endswith(('Z', 'z')) else text
+    import datetime  # here, not at start-up: only ISO 8601 needs it
     try:
         moment = datetime.datetime.fromisoformat(iso)
     except ValueError:
@@ -88,6 +87,7 @@ class ContentDigest:
     """
 
     def __init__(self, virtual_size: int):
+        import hashlib  # here, not at start-up: only a digest needs it
         self._hash = hashlib.sha256(struct.pack('>Q', virtual_size))
 
     def add(self, block: Block) -> None:

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import (
     Block, BlockReader, Copy, Data, OnProgress, Zeros)
-from diskimage_vhd.make.hashing import BackgroundDigest
 from diskimage_vhd.make.identity import ContentDigest
 from diskimage_vhd.make.plan import BLOCK_BYTES, DynamicPlan
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
+
+if TYPE_CHECKING:
+    from diskimage_vhd.make.hashing import BackgroundDigest
 
 FULL_BITMAP = b'\xff' * c.SECTOR_SIZE
 
@@ -99,7 +101,7 @@ def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
     writeback = Writeback(fd)
     stream = (reader.all_blocks(plan.blocks) if allocate_all
               else reader.data_blocks())
-    hasher = BackgroundDigest(digest, source) if digest is not None else None
+    hasher = _hasher(digest, source)
     try:
         for block in stream:
             if hasher is not None:
@@ -115,6 +117,16 @@ def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
     finally:
         if hasher is not None:
             hasher.close()
+
+
+def _hasher(digest: Optional[ContentDigest],
+            source: Source) -> Optional[BackgroundDigest]:
+    """A worker hashing beside the copy, if a digest is wanted (imported
+    here: a conversion without one needs neither threads nor queues)."""
+    if digest is None:
+        return None
+    from diskimage_vhd.make.hashing import BackgroundDigest
+    return BackgroundDigest(digest, source)
 
 
 def finish_dynamic(fd: int, plan: DynamicPlan, footer: Footer) -> None:
@@ -136,7 +148,7 @@ def write_plain(source: Source, fd: int, size: int, *,
     """
     reader = BlockReader(source, c.BLOCK_SIZE, progress, need_data=False)
     writeback = Writeback(fd)
-    hasher = BackgroundDigest(digest, source) if digest is not None else None
+    hasher = _hasher(digest, source)
     try:
         written = _write_plain(reader, fd, size, writeback, hasher)
     finally:
