@@ -26,7 +26,8 @@ from diskimage_vhd.format.units import blocks_for, sector_padded
 from diskimage_vhd.image.opened import OpenedInput
 from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.extents import data_extents as file_data_extents
-from diskimage_vhd.posix.io import file_size, pread_full, preadv_full
+from diskimage_vhd.posix.io import (
+    file_size, pread_full, preadv_full, will_need)
 
 # The BAT is read whole, 4 bytes an entry: no more entries than 2 TiB needs
 # at 512 KiB blocks (16 MiB of table), whatever the block size claimed, or
@@ -285,6 +286,12 @@ class VhdImage(OpenedInput):
                 self._pread_into(part, block_start + self.bitmap_bytes + within)
                 self._apply_bitmap(block_start, within, part)
             done += length
+
+    def will_need(self, offset: int, length: int) -> None:
+        """Read ahead a fixed disk's bytes; a dynamic disk's blocks are
+        scattered in the file and read as they come."""
+        if self.bat is None:
+            will_need(self.fd, offset, length)
 
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:

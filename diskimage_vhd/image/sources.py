@@ -8,7 +8,7 @@ from typing import Iterator
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.image.opened import OpenedInput
 from diskimage_vhd.posix.extents import Extent, data_extents
-from diskimage_vhd.posix.io import preadv_full
+from diskimage_vhd.posix.io import preadv_full, will_need
 
 try:  # Python 3.8+: typing.Protocol
     from typing import Protocol
@@ -48,6 +48,9 @@ class Source(Protocol):
         """Raise VhdError if the disk changed while it was being read."""
         ...
 
+# Optional for a Source: ``will_need(offset, length)``, start reading the
+# disk's ``[offset, offset + length)`` ahead (``RawSource``, ``VhdImage``).
+
     def close(self) -> None:
         ...
 
@@ -71,6 +74,9 @@ class RawSource(OpenedInput):
             raise VhdError(self.path, 'changed size during conversion '
                                       f'(ends at {offset + done} bytes, '
                                       f'was {self.size})')
+
+    def will_need(self, offset: int, length: int) -> None:
+        will_need(self.fd, offset, length)
 
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:

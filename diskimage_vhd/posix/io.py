@@ -137,6 +137,21 @@ def write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         offset += written
 
 
+def will_need(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start reading ``[offset, offset + length)`` now.
+
+    ``posix_fadvise(WILLNEED)`` queues the reads and returns: while one
+    piece is copied the next ones come off the disk, several requests in
+    flight where synchronous reads keep one.  Advice only: where it is not
+    supported nothing happens.
+    """
+    if length > 0 and hasattr(os, 'posix_fadvise'):
+        try:
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+
+
 def preadv_full(fd: int, view: memoryview, offset: int) -> int:
     """Fill ``view`` from ``offset``; return the bytes read (short at EOF)."""
     done = 0
