@@ -22,6 +22,9 @@ class Source(Protocol):
     Everything a conversion uses of its input, and nothing else: the block
     reader is the only caller of ``data_extents``, ``read_into`` and
     ``copy_range``; ``convert`` calls ``check_unchanged`` and ``close``.
+    Optional: ``will_need(offset, length)``, to start reading the disk's
+    ``[offset, offset + length)`` ahead (``RawSource`` and ``VhdImage``
+    have it; the block reader asks it only of a source that does).
     """
 
     path: str
@@ -47,9 +50,6 @@ class Source(Protocol):
     def check_unchanged(self) -> None:
         """Raise VhdError if the disk changed while it was being read."""
         ...
-
-# Optional for a Source: ``will_need(offset, length)``, start reading the
-# disk's ``[offset, offset + length)`` ahead (``RawSource``, ``VhdImage``).
 
     def close(self) -> None:
         ...
