@@ -19,6 +19,7 @@ from typing import (
     Callable, Deque, Iterator, List, NamedTuple, Optional, Tuple, Union)
 
 from diskimage_vhd.posix.extents import blocks_touched
+from diskimage_vhd.posix.io import read_buffer
 from diskimage_vhd.image.sources import Source
 
 # Enough of a piece to tell random data from zeros without reading it all.
@@ -84,11 +85,11 @@ class BlockReader:
         self.block_size = block_size
         self.progress = progress
         self.need_data = need_data
-        self._view = memoryview(bytearray(block_size))
+        self._view = read_buffer(block_size)
         self._zeros = bytes(block_size)
         # Where a piece is only scanned for zeros: small enough to stay in
         # the CPU's cache between the read and the comparison.
-        self._scan = memoryview(bytearray(min(COPY_CHUNK, block_size)))
+        self._scan = read_buffer(min(COPY_CHUNK, block_size))
 
     def data_blocks(self) -> Iterator[Block]:
         """Yield each block with extents; it may still be all zeros."""
