@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 # First, before anything slow: a SIGINT during start-up ends quietly.
-import argparse
-from diskimage_vhd.cli import startup  # noqa: F401
+from diskimage_vhd.cli import startup  # noqa: F401,H306
+import argparse  # noqa: H306
 import functools
-import json
 import sys
 from typing import Dict, List, Optional, Sequence, TextIO
 
@@ -15,6 +14,7 @@ from diskimage_vhd import dib
 
 from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
+from diskimage_vhd.cli.parsing import Parser
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.cli.run import run_command
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     (about 4 ms) than checking a small disk, and ``main`` runs many times
     in one process under the fuzz campaign and the API's callers.
     """
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description='Make, inspect and check XenServer-ready VHD disk images.')
     parser.add_argument('--version', action=_Version, nargs=0,
@@ -175,6 +175,15 @@ INFO_LABELS = (
 SIZE_KEYS = {'virtual_size', 'file_size', 'data_bytes', 'block_size', 'max_size'}
 
 
+def _print_json(value: object, stream: Optional[TextIO] = None) -> None:
+    """JSON for programs; json is imported only by the commands that print
+    it, not by every conversion's start-up.
+    """
+    import json
+    print(json.dumps(value, indent=2, sort_keys=True),
+          file=stream or sys.stdout)
+
+
 def _json_error(path: str, error: VhdError) -> Dict[str, object]:
     """What --json prints for a file that could not be read."""
     return {'path': path, 'error': error.problem,
@@ -203,8 +212,7 @@ def _info(args: argparse.Namespace) -> int:
         if not args.json:
             _print_info(info)
     if args.json:
-        print(json.dumps(described if len(args.files) > 1 else described[0],
-                         indent=2, sort_keys=True))
+        _print_json(described if len(args.files) > 1 else described[0])
     return status
 
 
@@ -229,11 +237,10 @@ def _check(args: argparse.Namespace) -> int:
     except VhdError as error:
         if not args.json:
             raise
-        print(json.dumps(_json_error(args.file, error), indent=2,
-                         sort_keys=True))
+        _print_json(_json_error(args.file, error))
         return error.exit_code
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+        _print_json(report.to_dict())
     else:
         if report.valid:
             print(f'{args.file} is valid')
@@ -245,15 +252,15 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _check_for(path: str, target: str, as_json: bool = False,
-               bitmaps: bool = False, stream: TextIO = sys.stdout,
+               bitmaps: bool = False, stream: Optional[TextIO] = None,
                quiet: bool = False) -> int:
     """``check --for`` (and ``convert --for``): findings, then a verdict."""
+    stream = stream or sys.stdout
     from diskimage_vhd.xen.targets import assess
     from diskimage_vhd.xen.targets import report_lines
     readiness = assess(path, target, check_bitmaps=bitmaps)
     if as_json:
-        print(json.dumps(readiness.to_dict(), indent=2, sort_keys=True),
-              file=stream)
+        _print_json(readiness.to_dict(), stream)
     else:
         for line in report_lines(readiness, path, quiet):
             print(line, file=stream)

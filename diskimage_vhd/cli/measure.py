@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from typing import Any, Optional
 
 from diskimage_vhd.errors import UsageError
@@ -65,6 +64,7 @@ def run(args: argparse.Namespace, out: Optional[Any] = None) -> int:
                      target_format=args.target_format,
                      **layout_options(args))
     if args.json:
+        import json
         print(json.dumps(dataclasses.asdict(result), indent=2,
                          sort_keys=True), file=out)
         return 0

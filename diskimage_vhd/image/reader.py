@@ -32,6 +32,7 @@ from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import preadv_full
+from diskimage_vhd.posix.io import will_need
 
 # The BAT is read whole, 4 bytes an entry: no more entries than 2 TiB needs
 # at 512 KiB blocks (16 MiB of table), whatever the block size claimed, or
@@ -315,6 +316,13 @@ class VhdImage(OpenedInput):
                 self._pread_into(part, block_start + self.bitmap_bytes + within)
                 self._apply_bitmap(block_start, within, part)
             done += length
+
+    def will_need(self, offset: int, length: int) -> None:
+        """Read ahead a fixed disk's bytes; a dynamic disk's blocks are
+        scattered in the file and read as they come.
+        """
+        if self.bat is None:
+            will_need(self.fd, offset, length)
 
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:

@@ -10,6 +10,7 @@ from diskimage_vhd.image.opened import OpenedInput
 from diskimage_vhd.posix.extents import data_extents
 from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.io import preadv_full
+from diskimage_vhd.posix.io import will_need
 
 try:  # Python 3.8+: typing.Protocol
     from typing import Protocol
@@ -23,6 +24,9 @@ class Source(Protocol):
     Everything a conversion uses of its input, and nothing else: the block
     reader is the only caller of ``data_extents``, ``read_into`` and
     ``copy_range``; ``convert`` calls ``check_unchanged`` and ``close``.
+    Optional: ``will_need(offset, length)``, to start reading the disk's
+    ``[offset, offset + length)`` ahead (``RawSource`` and ``VhdImage``
+    have it; the block reader asks it only of a source that does).
     """
 
     path: str
@@ -72,6 +76,9 @@ class RawSource(OpenedInput):
             raise VhdError(self.path, 'changed size during conversion '
                                       f'(ends at {offset + done} bytes, '
                                       f'was {self.size})')
+
+    def will_need(self, offset: int, length: int) -> None:
+        will_need(self.fd, offset, length)
 
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:

@@ -9,7 +9,6 @@ data extents, never the holes) and, for a reproducible UUID, hashes them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
@@ -40,6 +39,7 @@ class Hashes:
     """Checksums of the output, fed in order as it is written."""
 
     def __init__(self, algorithms: Sequence[str] = ()):
+        import hashlib  # here, not at start-up: only checksums need it
         self.objects = {name: hashlib.new(name) for name in algorithms}
 
     def update(self, data: bytes) -> None:

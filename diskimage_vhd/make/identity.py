@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import hashlib
 import os
 import struct
 import time
 import uuid
-from typing import Mapping, Optional, Union
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
@@ -18,13 +16,17 @@ from diskimage_vhd.format import timestamps
 from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
+from diskimage_vhd.make.blocks import Copy
 from diskimage_vhd.make.blocks import Data
+from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.make.blocks import Zeros
 
 # vhd-util check allows 30 minutes of clock skew; we allow none of our own.
 FUTURE_TOLERANCE = 0
 # The namespace of reproducible UUIDs: see derived_uuid.
 NAMESPACE = uuid.UUID('5b0f2d0e-7c44-5d6a-9a55-64696d2d7668')
+# Reads a ``Copy`` piece of block ``index`` out, a chunk at a time.
+ReadCopy = Callable[[int, Copy], Iterable[memoryview]]
 
 
 def parse_timestamp(text: Union[str, int]) -> int:
@@ -35,6 +37,7 @@ def parse_timestamp(text: Union[str, int]) -> int:
     if text.lstrip('-').isdigit():
         return int(text)
     iso = text[:-1] + '+00:00' if text.endswith(('Z', 'z')) else text
+    import datetime  # here, not at start-up: only ISO 8601 needs it
     try:
         moment = datetime.datetime.fromisoformat(iso)
     except ValueError:
@@ -97,18 +100,27 @@ class ContentDigest:
     """
 
     def __init__(self, virtual_size: int):
+        import hashlib  # here, not at start-up: only a digest needs it
         self._hash = hashlib.sha256(struct.pack('>Q', virtual_size))
 
     def add(self, block: Block) -> None:
         """Hash one block (its pieces in hand); zero blocks count for nothing."""
         if block.is_zero:
             return
-        self._hash.update(struct.pack('>I', block.index))
-        for piece in block.pieces:
+        self.add_pieces(block.index, block.pieces)
+
+    def add_pieces(self, index: int, pieces: Sequence[Piece],
+                   read: Optional[ReadCopy] = None) -> None:
+        """Hash one non-zero block's pieces; ``read`` yields a ``Copy``'s bytes."""
+        self._hash.update(struct.pack('>I', index))
+        for piece in pieces:
             if isinstance(piece, Data):
                 self._hash.update(piece.data)
             elif isinstance(piece, Zeros):
                 self._hash.update(_ZEROS[:piece.end - piece.start])
+            elif read is not None:
+                for data in read(index, piece):
+                    self._hash.update(data)
             else:
                 raise ValueError('a block read without its data cannot be '
                                  'hashed (BlockReader(need_data=True))')

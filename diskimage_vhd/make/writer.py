@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -27,6 +27,9 @@ from diskimage_vhd.make.plan import BLOCK_BYTES
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
+
+if TYPE_CHECKING:
+    from diskimage_vhd.make.hashing import BackgroundDigest
 
 FULL_BITMAP = b'\xff' * c.SECTOR_SIZE
 
@@ -95,25 +98,41 @@ def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
     ``fd`` must be a new, empty file: parts of blocks without data are left
     as holes.  ``plan`` (empty) receives each block allocated, in order;
     ``digest``, if given, every block's content (it costs more than the
-    copy: give one only when a UUID is derived from it).  The metadata and
+    copy, though a worker thread hashes it beside the copy: give one only
+    when a UUID is derived from it).  The metadata and
     footers go last, by ``finish_dynamic``, once the footer is stamped.
     """
-    reader = BlockReader(source, c.BLOCK_SIZE, progress,
-                         need_data=digest is not None)
+    reader = BlockReader(source, c.BLOCK_SIZE, progress, need_data=False)
     writeback = Writeback(fd)
     stream = (reader.all_blocks(plan.blocks) if allocate_all
               else reader.data_blocks())
-    for block in stream:
-        if digest is not None:
-            digest.add(block)
-        if block.is_zero and not allocate_all:
-            continue
-        offset = plan.add(block.index) * c.SECTOR_SIZE
-        write_block(fd, reader, block, offset)
-        writeback.wrote(offset, BLOCK_BYTES)
-    writeback.push()
-    return Written(plan.virtual_size, plan.file_size, plan,
-                   digest.digest() if digest is not None else None)
+    hasher = _hasher(digest, source)
+    try:
+        for block in stream:
+            if hasher is not None:
+                hasher.add(block)
+            if block.is_zero and not allocate_all:
+                continue
+            offset = plan.add(block.index) * c.SECTOR_SIZE
+            write_block(fd, reader, block, offset)
+            writeback.wrote(offset, BLOCK_BYTES)
+        writeback.push()
+        return Written(plan.virtual_size, plan.file_size, plan,
+                       hasher.finish() if hasher is not None else None)
+    finally:
+        if hasher is not None:
+            hasher.close()
+
+
+def _hasher(digest: Optional[ContentDigest],
+            source: Source) -> Optional[BackgroundDigest]:
+    """A worker hashing beside the copy, if a digest is wanted (imported
+    here: a conversion without one needs neither threads nor queues).
+    """
+    if digest is None:
+        return None
+    from diskimage_vhd.make.hashing import BackgroundDigest
+    return BackgroundDigest(digest, source)
 
 
 def finish_dynamic(fd: int, plan: DynamicPlan, footer: Footer) -> None:
@@ -133,12 +152,23 @@ def write_plain(source: Source, fd: int, size: int, *,
 
     ``fd`` must be a new, empty file; only non-zero pieces are written.
     """
-    reader = BlockReader(source, c.BLOCK_SIZE, progress,
-                         need_data=digest is not None)
+    reader = BlockReader(source, c.BLOCK_SIZE, progress, need_data=False)
     writeback = Writeback(fd)
+    hasher = _hasher(digest, source)
+    try:
+        written = _write_plain(reader, fd, size, writeback, hasher)
+    finally:
+        if hasher is not None:
+            hasher.close()
+    return Written(size, size, None, written)
+
+
+def _write_plain(reader: BlockReader, fd: int, size: int,
+                 writeback: Writeback,
+                 hasher: Optional[BackgroundDigest]) -> Optional[bytes]:
     for block in reader.data_blocks():
-        if digest is not None:
-            digest.add(block)
+        if hasher is not None:
+            hasher.add(block)
         start = block.index * c.BLOCK_SIZE
         for piece in block.pieces:
             stop = min(piece.end, size - start)
@@ -152,8 +182,7 @@ def write_plain(source: Source, fd: int, size: int, *,
             writeback.wrote(start + piece.start, piece.end - piece.start)
     writeback.push()
     os.ftruncate(fd, size)
-    return Written(size, size, None,
-                   digest.digest() if digest is not None else None)
+    return hasher.finish() if hasher is not None else None
 
 
 def finish_fixed(fd: int, size: int, footer: Footer) -> int:

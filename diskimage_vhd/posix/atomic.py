@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import secrets
 import stat
 from typing import Optional
 
@@ -27,7 +26,7 @@ NAMED_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 
 def temporary_name() -> str:
     """A fresh ``.dvhd-XXXXXXXX.tmp``."""
-    return f'{TEMPORARY_PREFIX}{secrets.token_hex(4)}{TEMPORARY_SUFFIX}'
+    return f'{TEMPORARY_PREFIX}{os.urandom(4).hex()}{TEMPORARY_SUFFIX}'
 
 
 def _umask() -> int:

@@ -5,6 +5,7 @@ checker."""
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 from typing import Any, List, Tuple
@@ -137,6 +138,32 @@ def write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         view = view[written:]
         offset += written
+
+
+def read_buffer(size: int) -> memoryview:
+    """``size`` bytes of page-aligned, writable memory to read into.
+
+    An anonymous mapping, so the kernel's copies land on page boundaries:
+    measured, reading the page cache into a ``bytearray`` (malloc's memory,
+    16 bytes past a page boundary) cost three times the system time of
+    reading into this.  Untouched pages take no memory, as before.
+    """
+    return memoryview(mmap.mmap(-1, max(size, 1)))[:size]
+
+
+def will_need(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start reading ``[offset, offset + length)`` now.
+
+    ``posix_fadvise(WILLNEED)`` queues the reads and returns: while one
+    piece is copied the next ones come off the disk, several requests in
+    flight where synchronous reads keep one.  Advice only: where it is not
+    supported nothing happens.
+    """
+    if length > 0 and hasattr(os, 'posix_fadvise'):
+        try:
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
 
 
 def preadv_full(fd: int, view: memoryview, offset: int) -> int:

@@ -10,18 +10,14 @@ from __future__ import annotations
 # First, before anything slow: a SIGINT during start-up ends quietly.
 from diskimage_vhd.cli import startup  # noqa: F401
 import errno
+import importlib
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.version import version_string
-from diskimage_vhd.vhdutil import check
-from diskimage_vhd.vhdutil import convert
-from diskimage_vhd.vhdutil import create
 from diskimage_vhd.vhdutil.options import NotProvided
 from diskimage_vhd.vhdutil.options import Usage
-from diskimage_vhd.vhdutil import query
-from diskimage_vhd.vhdutil import read
 
 PROG = 'vhd-util'
 Runner = Callable[[List[str]], int]
@@ -38,32 +34,36 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def commands() -> Dict[str, Tuple[Runner, str, str]]:
-    """name -> (runner, usage, one-line summary)."""
-    return {
-        'convert': (lambda a: convert.run(a, _out, _err), convert.USAGE,
-                    'raw <-> fixed <-> dynamic, as disk-image-create -t vhd '
-                    'calls it'),
-        'check': (lambda a: check.run(a, _out, _err), check.USAGE,
-                  'check a VHD as XenServer does'),
-        'read': (lambda a: read.run(a, _out, _err), read.USAGE,
-                 'print a VHD\'s headers (-p) and BAT entries'),
-        'query': (lambda a: query.run(a, _out), query.USAGE,
-                  'print sizes, parent, hidden flag, chain depth'),
-        'create': (lambda a: create.run(a, _out), create.USAGE,
-                   'create an empty dynamic (or -r fixed) VHD'),
-    }
+# name -> one-line summary; each command's module (vhdutil/NAME.py) is
+# imported only when it runs: DIB's conversions need not load the checker.
+SUMMARIES = {
+    'convert': 'raw <-> fixed <-> dynamic, as disk-image-create -t vhd '
+               'calls it',
+    'check': 'check a VHD as XenServer does',
+    'read': 'print a VHD\'s headers (-p) and BAT entries',
+    'query': 'print sizes, parent, hidden flag, chain depth',
+    'create': 'create an empty dynamic (or -r fixed) VHD',
+}
+# The commands whose ``run`` takes a sink for errors as well as for output.
+WITH_ERRORS = ('convert', 'check', 'read')
+
+
+def command(name: str) -> Tuple[Runner, str]:
+    """The runner and usage text of command ``name`` (one of SUMMARIES)."""
+    module = importlib.import_module(f'diskimage_vhd.vhdutil.{name}')
+    if name in WITH_ERRORS:
+        return (lambda a: module.run(a, _out, _err)), module.USAGE
+    return (lambda a: module.run(a, _out)), module.USAGE
 
 
 def help_text() -> str:
-    table = commands()
+    table = SUMMARIES
     lines = [f'usage: {PROG} COMMAND [OPTIONS]',
              'COMMAND := { ' + ' | '.join(table) + ' }',
              '',
              f'diskimage-vhd {version_string()}: a drop-in for XenServer\'s '
              'vhd-util, providing:']
-    lines += [f'  {name:8} {summary}' for name, (_r, _u, summary)
-              in table.items()]
+    lines += [f'  {name:8} {summary}' for name, summary in table.items()]
     lines += ['', f'Not provided: {", ".join(NOT_PROVIDED)}.',
               f'"{PROG} COMMAND -h" shows the options of a command.']
     return '\n'.join(lines)
@@ -79,7 +79,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         print(f'{PROG} (diskimage-vhd) {version_string()}')
         return 0
     name, rest = args[0], args[1:]
-    table = commands()
+    table = SUMMARIES
     if name not in table:
         known = name in NOT_PROVIDED
         print(f'{PROG}: {name}: ' + (
@@ -87,7 +87,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
             if known else 'invalid COMMAND (diskimage-vhd provides ')
             + ', '.join(table) + ')', file=sys.stderr)
         return errno.EINVAL
-    runner, usage, _summary = table[name]
+    runner, usage = command(name)
     try:
         return runner(rest)
     except Usage as problem:

@@ -1,0 +1,94 @@
+"""The content digest on the second core, beside the copy.
+
+A reproducible build's UUID follows every byte of content (``identity.
+ContentDigest``), and SHA-256 costs more than the copy it follows.  Hashed
+in line, each block waits for its hash; hashed here, in a worker thread
+(``hashlib`` lets go of the GIL for large buffers), the copy goes on in the
+kernel (``copy_file_range``) while the worker reads the same bytes back
+from the page cache and hashes them.  The digest is the same, block for
+block and byte for byte: only where it is computed changes.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Iterator, List, Optional, Tuple
+
+from diskimage_vhd.format import constants as c
+from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make.blocks import Block
+from diskimage_vhd.make.blocks import BlockReader
+from diskimage_vhd.make.blocks import Copy
+from diskimage_vhd.make.blocks import Data
+from diskimage_vhd.make.blocks import Piece
+from diskimage_vhd.make.identity import ContentDigest
+
+# Blocks queued ahead of the worker: enough to ride out a slow write, few
+# enough that the pieces held in memory (only ``Data`` ones are) stay small.
+AHEAD = 4
+
+
+class BackgroundDigest:
+    """Feed a ``ContentDigest`` from a worker thread, in block order.
+
+    Blocks may come from a reader with ``need_data`` False: the worker reads
+    each ``Copy`` piece itself, through its own buffer.  ``Data`` pieces
+    are copied before queueing (the reader's buffer moves on).  ``finish``
+    waits for the last block and re-raises what the worker met.
+    """
+
+    def __init__(self, digest: ContentDigest, source: Source):
+        self._digest = digest
+        self._reader = BlockReader(source, c.BLOCK_SIZE)
+        self._queue: queue.Queue = queue.Queue(AHEAD)
+        self._error: Optional[BaseException] = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._work, daemon=True,
+                                        name='content-digest')
+        self._thread.start()
+
+    def add(self, block: Block) -> None:
+        """Queue one block; zero blocks count for nothing and are dropped."""
+        if self._error is not None:
+            self._raise()
+        if block.is_zero:
+            return
+        pieces: List[Piece] = [
+            Data(p.start, p.end, memoryview(bytes(p.data)))
+            if type(p) is Data else p for p in block.pieces]
+        self._queue.put((block.index, pieces))
+
+    def finish(self) -> bytes:
+        """The digest, once every queued block is hashed."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            self._raise()
+        return self._digest.digest()
+
+    def close(self) -> None:
+        """Stop the worker without the digest (the conversion failed)."""
+        if self._thread.is_alive():
+            self._stopped = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        error, self._error = self._error, None
+        raise error  # type: ignore[misc]
+
+    def _work(self) -> None:
+        while True:
+            job: Optional[Tuple[int, List[Piece]]] = self._queue.get()
+            if job is None:
+                return
+            if self._error is not None or self._stopped:
+                continue  # drain: the main thread raises at its next call
+            try:
+                self._digest.add_pieces(job[0], job[1], self._chunks)
+            except BaseException as error:  # re-raised in the main thread
+                self._error = error
+
+    def _chunks(self, index: int, piece: Copy) -> Iterator[memoryview]:
+        return (data for _, data in self._reader.chunks(index, piece))
