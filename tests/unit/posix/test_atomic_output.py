@@ -22,7 +22,7 @@ from tests import base
 from tests.unit.test_crash_safety import DISKIMAGE_VHD
 from tests.unit.test_crash_safety import entry
 from tests.unit.test_crash_safety import NO_TMPFILE
-from tests.unit.test_inplace_faults import strace
+from tests.unit.vhdutil.test_inplace_faults import strace
 
 MiB = base.MiB
 NAME_MAX = 255
