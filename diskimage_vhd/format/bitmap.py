@@ -6,6 +6,11 @@ from diskimage_vhd.format.constants import SECTOR_SIZE
 from diskimage_vhd.format.units import round_up
 
 
+# The sector bitmap libvhd writes before a 2 MiB block written whole: one
+# sector with every one of its 4096 sectors marked present.
+FULL_BLOCK_BITMAP = b'\xff' * SECTOR_SIZE
+
+
 def bit_is_set(bits: bytes, index: int) -> bool:
     """Most significant bit first: byte ``index >> 3``, mask ``0x80 >> i&7``."""
     return bool(bits[index >> 3] & (0x80 >> (index & 7)))

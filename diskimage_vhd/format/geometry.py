@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from diskimage_vhd.format.constants import SECTOR_SIZE
+from diskimage_vhd.format.units import sectors_for
 
 
 class Geometry(NamedTuple):
@@ -24,7 +25,7 @@ MAX_CHS_SECTORS = 65535 * 16 * 255
 
 def chs_geometry(size: int) -> Geometry:
     """Return the geometry libvhd writes for a disk of ``size`` bytes."""
-    sectors = -(-size // SECTOR_SIZE)
+    sectors = sectors_for(size)
     sectors = min(sectors, MAX_CHS_SECTORS)
     if sectors >= 65535 * 16 * 63:
         spt, heads = 255, 16

@@ -7,9 +7,6 @@ import dataclasses
 from diskimage_vhd.format import bat
 from diskimage_vhd.format.batmap import map_sectors
 from diskimage_vhd.format import constants as c
-from diskimage_vhd.format.units import blocks_for
-
-__all__ = ['DynamicLayout', 'blocks_for', 'next_block_sector']
 
 
 def next_block_sector(end_sector: int) -> int:

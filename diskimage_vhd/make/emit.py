@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
+from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.sources import Source
@@ -31,7 +32,6 @@ from diskimage_vhd.make.plan import ZEROS
 from diskimage_vhd.posix.writeback import Writeback
 
 ZERO_CHUNK = bytes(256 * 1024)
-FULL_BITMAP = b'\xff' * c.SECTOR_SIZE
 CHECKSUMS = ('md5', 'sha256')
 
 
@@ -161,7 +161,7 @@ class Emitter:
             elif region.kind == ZEROS:
                 self.sink.zeros(region.end - region.start)
             elif region.kind == BITMAP:
-                self.sink.write(FULL_BITMAP)
+                self.sink.write(FULL_BLOCK_BITMAP)
             elif region.kind == DATA:
                 self._data(region.origin, region.end - region.start)
         self.sink.close()

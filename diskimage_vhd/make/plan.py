@@ -13,18 +13,18 @@ from __future__ import annotations
 import array
 import bisect
 import dataclasses
-import sys
 from typing import Iterator, NamedTuple, Tuple, Union
 
+from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import batmap_checksum
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import set_bit
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
-from diskimage_vhd.format.layout import blocks_for
 from diskimage_vhd.format.layout import DynamicLayout
 from diskimage_vhd.format.layout import next_block_sector
+from diskimage_vhd.format.units import blocks_for
 
 BLOCK_BYTES = c.SECTOR_SIZE + c.BLOCK_SIZE  # bitmap and data
 BAT_CHUNK = 1 << 16  # BAT entries generated at a time
@@ -153,9 +153,7 @@ class DynamicPlan:
                 and self.indexes[position] < first + count:
             chunk[self.indexes[position] - first] = self.sectors[position]
             position += 1
-        if sys.byteorder == 'little':
-            chunk.byteswap()
-        return chunk.tobytes()
+        return bytes(batlib.encode(chunk))
 
     def batmap(self) -> bytearray:
         """Every allocated block is written whole: its bit is set."""

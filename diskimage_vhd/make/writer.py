@@ -13,6 +13,7 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, List, Optional
 
+from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.sources import Source
@@ -30,8 +31,6 @@ from diskimage_vhd.posix.writeback import Writeback
 
 if TYPE_CHECKING:
     from diskimage_vhd.make.hashing import BackgroundDigest
-
-FULL_BITMAP = b'\xff' * c.SECTOR_SIZE
 
 
 @dataclasses.dataclass
@@ -80,10 +79,10 @@ def write_block(fd: int, reader: BlockReader, block: Block,
     """
     pieces = block.pieces
     if isinstance(pieces[0], Data):
-        write_vector(fd, [FULL_BITMAP, pieces[0].data], offset)
+        write_vector(fd, [FULL_BLOCK_BITMAP, pieces[0].data], offset)
         pieces = pieces[1:]
     else:
-        write_all(fd, FULL_BITMAP, offset)
+        write_all(fd, FULL_BLOCK_BITMAP, offset)
     for piece in pieces:
         if not isinstance(piece, Zeros):
             write_piece(fd, reader, block.index, piece,

@@ -34,12 +34,12 @@ from diskimage_vhd.vhdutil.inplace import footer_at_end
 from diskimage_vhd.vhdutil.inplace import rename
 from diskimage_vhd.vhdutil.inplace import rename_and_cut
 from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
 from diskimage_vhd.vhdutil.options import Usage
 from diskimage_vhd.vhdutil.target import check_output
 from diskimage_vhd.vhdutil.target import dib_target
 
 SPEC = 'i:o:s:t:h'
-LONG = ('timestamp=', 'uuid=')
 USAGE = ('options: <-i input file> <-o output file> <-s source type> '
          '<-t target type> [--timestamp TIME] [--uuid UUID] [-h help]\n'
          'types: 0 raw, 1 fixed, 2 dynamic (sparse; DIB_VHD_ALLOCATE_ALL=1 '
@@ -169,7 +169,7 @@ def run(args: List[str], out: Callable[[str], None],
         err_out: Callable[[str], None],
         environ: Optional[Mapping[str, str]] = None) -> int:
     environ = os.environ if environ is None else environ
-    found = parse(args, SPEC, long_options=LONG)
+    found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     if not all(key in found for key in 'iost'):
         raise Usage()
     source, target = found['i'], found['o']

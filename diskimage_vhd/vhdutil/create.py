@@ -25,10 +25,10 @@ from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.vhdutil.options import number
 from diskimage_vhd.vhdutil.options import parse
+from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
 from diskimage_vhd.vhdutil.options import Usage
 
 SPEC = 'n:s:S:rh'
-LONG = ('timestamp=', 'uuid=')
 USAGE = ('options: <-n name> <-s size (MB)> [-r reserve] [-h help] '
          '[<-S size (MB) for metadata preallocation (see vhd-util resize)>] '
          '[--timestamp TIME] [--uuid UUID]')
@@ -79,7 +79,7 @@ def _write_fixed(fd: int, data_size: int, footer: Footer) -> None:
 
 
 def run(args: List[str], out: Callable[[str], None]) -> int:
-    found = parse(args, SPEC, long_options=LONG)
+    found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     name = found.get('n')
     if name is None or ('s' not in found and 'S' not in found):
         raise Usage()

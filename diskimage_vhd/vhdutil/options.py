@@ -7,6 +7,11 @@ import getopt
 from typing import Dict, List, Optional, Sequence
 
 
+# The options this drop-in adds to vhd-util's (convert, create), so that
+# a file can be reproduced exactly.
+STAMP_OPTIONS = ('timestamp=', 'uuid=')
+
+
 class Usage(Exception):
     """Print the subcommand's usage; exit 0 for ``-h``, EINVAL otherwise."""
 

@@ -25,6 +25,7 @@ from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.format.locator import is_platform_code
+from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.format.units import sectors_at_least_one
 from diskimage_vhd.posix.extents import data_extents
@@ -287,9 +288,16 @@ def iter_bat(vhd: Vhd, start: int = 0) -> Iterator[Tuple[int, Sequence[int]]]:
     assert header is not None
     count = vhd.current_blocks
     for first in range(start, count, BAT_CHUNK):
-        number = min(BAT_CHUNK, count - first)
-        data = pread_full(vhd.fd, number * 4, header.table_offset + first * 4)
-        yield first, batlib.decode(data.ljust(number * 4, b'\0'))
+        yield first, _read_entries(vhd, first, min(BAT_CHUNK, count - first))
+
+
+def _read_entries(vhd: Vhd, first: int, number: int) -> Sequence[int]:
+    """``number`` BAT entries from ``first``; past the file's end, zeros."""
+    assert vhd.header is not None
+    size = number * batlib.ENTRY_SIZE
+    data = pread_full(vhd.fd, size,
+                      vhd.header.table_offset + first * batlib.ENTRY_SIZE)
+    return batlib.decode(data.ljust(size, b'\0'))
 
 
 def bat_summary(vhd: Vhd) -> Tuple[int, int]:
@@ -308,12 +316,9 @@ def bat_summary(vhd: Vhd) -> Tuple[int, int]:
     highest = -1
     for start, end in data_extents(vhd.fd, header.table_offset, table_end):
         first = (start - header.table_offset) // batlib.ENTRY_SIZE
-        last = -(-(end - header.table_offset) // batlib.ENTRY_SIZE)
+        last = ceil_div(end - header.table_offset, batlib.ENTRY_SIZE)
         for chunk in range(first, last, BAT_CHUNK):
-            number = min(BAT_CHUNK, last - chunk)
-            data = pread_full(vhd.fd, number * 4,
-                              header.table_offset + chunk * 4)
-            entries = batlib.decode(data.ljust(number * 4, b'\0'))
+            entries = _read_entries(vhd, chunk, min(BAT_CHUNK, last - chunk))
             allocated -= entries.count(c.UNALLOCATED)
             highest = max(highest, max((e for e in entries
                                         if e != c.UNALLOCATED), default=-1))

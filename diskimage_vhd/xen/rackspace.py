@@ -15,6 +15,7 @@ from typing import List, Optional
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.image.partitions import PartitionTable
 from diskimage_vhd.image.partitions import PartitionTableError
 from diskimage_vhd.image.partitions import read_partition_table
@@ -99,7 +100,7 @@ def auto_disk_config(image: VhdImage) -> AutoDiskConfig:
 def disk_findings(image: VhdImage) -> List[Finding]:
     """nova's _check_vdi_size, from the file's physical size."""
     physical = image.file_size
-    smallest = max(0, -(-physical // GIB) - FUDGE_GIB)
+    smallest = max(0, ceil_div(physical, GIB) - FUDGE_GIB)
     return [Finding(
         Level.NOTE, 'physical-size',
         f'nova refuses a flavour whose root disk plus {FUDGE_GIB} GiB is '

@@ -26,12 +26,11 @@ from diskimage_vhd.sizes import plural
 from diskimage_vhd.xen.check import check
 from diskimage_vhd.xen.check import CheckReport
 from diskimage_vhd.xen import rackspace
+from diskimage_vhd.xen.rackspace import GIB
 from diskimage_vhd.xen.readiness import Finding
 from diskimage_vhd.xen.readiness import footer_findings
 from diskimage_vhd.xen.readiness import Level
 from diskimage_vhd.xen.readiness import TARGETS
-
-GIB = 1024 ** 3
 
 
 @dataclasses.dataclass

@@ -8,11 +8,10 @@ from typing import Iterator
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.xen.check.context import CheckRun
+from diskimage_vhd.xen.check.footers import MASK32
 from diskimage_vhd.xen.check.problems import Fault
 from diskimage_vhd.xen.check.problems import stop
 from diskimage_vhd.xen import libvhd
-
-MASK32 = 0xFFFFFFFF
 
 
 def batmap_fault(run: CheckRun, vhd: libvhd.Vhd,
