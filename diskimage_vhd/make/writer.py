@@ -24,7 +24,6 @@ from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import OnProgress
 from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.make.identity import ContentDigest
-from diskimage_vhd.make.plan import BLOCK_BYTES
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
@@ -71,15 +70,18 @@ def write_piece(fd: int, reader: BlockReader, index: int,
 
 
 def write_block(fd: int, reader: BlockReader, block: Block,
-                offset: int) -> None:
+                offset: int) -> int:
     """A block's bitmap and its non-zero pieces; zeros are left a hole.
 
     The output is a new file, so a hole reads as the zeros it stands for;
-    a whole block of data goes out with its bitmap in one call.
+    a whole block of data goes out with its bitmap in one call.  Returns
+    the bytes written.
     """
     pieces = block.pieces
+    written = c.SECTOR_SIZE
     if isinstance(pieces[0], Data):
         write_vector(fd, [FULL_BLOCK_BITMAP, pieces[0].data], offset)
+        written += len(pieces[0].data)
         pieces = pieces[1:]
     else:
         write_all(fd, FULL_BLOCK_BITMAP, offset)
@@ -87,6 +89,8 @@ def write_block(fd: int, reader: BlockReader, block: Block,
         if not isinstance(piece, Zeros):
             write_piece(fd, reader, block.index, piece,
                         offset + c.SECTOR_SIZE + piece.start)
+            written += piece.end - piece.start
+    return written
 
 
 def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
@@ -113,8 +117,7 @@ def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
             if block.is_zero and not allocate_all:
                 continue
             offset = plan.add(block.index) * c.SECTOR_SIZE
-            write_block(fd, reader, block, offset)
-            writeback.wrote(offset, BLOCK_BYTES)
+            writeback.wrote(offset, write_block(fd, reader, block, offset))
         writeback.push()
         return Written(plan.virtual_size, plan.file_size, plan,
                        hasher.finish() if hasher is not None else None)

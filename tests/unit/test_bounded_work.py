@@ -118,3 +118,35 @@ class HugeTableClaimTest(base.TempDirTestCase):
                                 vhd, '-a')
         self.assertEqual(result.stdout.strip(), str(expected), result.stderr)
         self.assertLess(read, 64 * MiB)
+
+
+class ReadAheadTest(base.TempDirTestCase):
+    """Reading ahead asks the kernel for data, never for the holes between.
+
+    Read-ahead of a hole fills the page cache with zero pages: a disk of
+    many small extents made the kernel read gigabytes of them.  The kernel
+    is the referee: ``fincore`` counts the input's pages in the cache.
+    """
+
+    def test_holes_between_extents_are_not_read_ahead(self) -> None:
+        if base.run(['fincore', '--version']).returncode != 0:
+            self.skipTest('fincore (util-linux) is not installed')
+        extent = 64 * 1024
+        blocks = 8
+        writes = []
+        for index in range(blocks):  # data at both ends of each block
+            start = index * c.BLOCK_SIZE
+            writes.append((start, b'\x01' * extent))
+            writes.append((start + c.BLOCK_SIZE - extent, b'\x02' * extent))
+        raw = base.make_raw(self.path('ends.raw'), blocks * c.BLOCK_SIZE,
+                            writes)
+        probe = base.run(['fincore', '--bytes', '--raw', '--noheadings',
+                          '--output', 'RES', raw])
+        if probe.returncode != 0 or int(probe.stdout) == 0:
+            self.skipTest(f'the page cache of {self.tmp} cannot be seen')
+        result = base.run(['diskimage-vhd', 'convert', '-q', raw,
+                           self.path('ends.vhd')])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        cached = int(base.run(['fincore', '--bytes', '--raw', '--noheadings',
+                               '--output', 'RES', raw]).stdout)
+        self.assertLessEqual(cached, 2 * blocks * extent)
