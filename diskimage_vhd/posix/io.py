@@ -152,18 +152,45 @@ def read_buffer(size: int) -> memoryview:
 
 
 def will_need(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start reading ``[offset, offset + length)`` now.
+    """Ask the kernel to start reading ``[offset, offset + length)`` now,
+    unless its first byte is in the page cache already.
 
     ``posix_fadvise(WILLNEED)`` queues the reads and returns: while one
     piece is copied the next ones come off the disk, several requests in
-    flight where synchronous reads keep one.  Advice only: where it is not
+    flight where synchronous reads keep one.  On a warm cache the advice
+    finds every page there and only costs the look-up (measured: 40 ms of
+    a 2 GiB run), so a one-byte ``RWF_NOWAIT`` read, which fails rather
+    than wait for the disk, decides first.  Advice only: where it is not
     supported nothing happens.
     """
-    if length > 0 and hasattr(os, 'posix_fadvise'):
-        try:
-            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
-        except OSError:
-            pass
+    if length <= 0 or not hasattr(os, 'posix_fadvise') or _cached(fd, offset):
+        return
+    try:
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+
+
+_PEEK = bytearray(1)
+_NOWAIT = getattr(os, 'RWF_NOWAIT', 0)
+_NOWAIT_REFUSED = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
+
+
+def _cached(fd: int, offset: int) -> bool:
+    """Whether the byte at ``offset`` reads without waiting for the disk;
+    False where that cannot be asked (the advice is then always given).
+    """
+    global _NOWAIT
+    if not _NOWAIT:
+        return False
+    try:
+        return os.preadv(fd, [_PEEK], offset, _NOWAIT) == 1
+    except BlockingIOError:
+        return False
+    except OSError as error:
+        if error.errno in _NOWAIT_REFUSED:
+            _NOWAIT = 0
+        return False
 
 
 def preadv_full(fd: int, view: memoryview, offset: int) -> int:
