@@ -9,25 +9,23 @@ import functools
 import sys
 from typing import Dict, List, Optional, Sequence, TextIO
 
-from diskimage_vhd import check
-from diskimage_vhd import dib
 
+from diskimage_vhd import check
 from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
+from diskimage_vhd.cli.outputs import STDOUT_NAME
 from diskimage_vhd.cli.parsing import Parser
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.image.summary import inspect
 from diskimage_vhd.make.convert import convert
 from diskimage_vhd.make.identity import parse_uuid
-from diskimage_vhd.make.stream import STDOUT_NAME
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.sizes import plural
 from diskimage_vhd.version import version_string
-from diskimage_vhd.xen.readiness import TARGETS
+from diskimage_vhd.xen import TARGETS
 
 PROG = 'diskimage-vhd'
 
@@ -197,6 +195,7 @@ def _info(args: argparse.Namespace) -> int:
     """
     status = 0
     described: List[Dict[str, object]] = []
+    from diskimage_vhd.image.summary import inspect
     for path in args.files:
         try:
             info = inspect(path)
@@ -277,6 +276,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         return _check(args)
     if args.command == 'measure':
         return measure_cli.run(args)
+    from diskimage_vhd import dib
     print(dib.elements_path())
     return 0
 

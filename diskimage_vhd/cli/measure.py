@@ -8,7 +8,6 @@ from typing import Any, Optional
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.make.convert import FORMATS
-from diskimage_vhd.make.stream import measure
 from diskimage_vhd import sizes
 from diskimage_vhd.sizes import format_size
 
@@ -60,6 +59,7 @@ def layout_options(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace, out: Optional[Any] = None) -> int:
+    from diskimage_vhd.make.stream import measure  # not at every start-up
     result = measure(args.source, source_format=args.source_format,
                      target_format=args.target_format,
                      **layout_options(args))

@@ -17,8 +17,7 @@ from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.emit import CHECKSUMS
-from diskimage_vhd.make.stream import STDOUT_NAME
-from diskimage_vhd.make.stream import stream
+from diskimage_vhd.make.emit import STDOUT_NAME
 from diskimage_vhd.posix.atomic import AtomicOutput
 
 STDOUT_FILENO = 1
@@ -94,4 +93,5 @@ def to_stdout(args: argparse.Namespace, **options: Any) -> Any:
                                'a file')
     if sys.stdout is not None:
         sys.stdout.flush()
+    from diskimage_vhd.make.stream import stream  # only streams need it
     return stream(args.source, fd, **options)

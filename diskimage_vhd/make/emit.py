@@ -33,6 +33,8 @@ from diskimage_vhd.posix.writeback import Writeback
 
 ZERO_CHUNK = bytes(256 * 1024)
 CHECKSUMS = ('md5', 'sha256')
+# The name a stream's destination goes by: standard output, as ``-``.
+STDOUT_NAME = '-'
 
 
 class Hashes:

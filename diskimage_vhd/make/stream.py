@@ -22,11 +22,10 @@ from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make.convert import ProgressCallback
 from diskimage_vhd.make.emit import emit
 from diskimage_vhd.make.emit import Hashes
+from diskimage_vhd.make.emit import STDOUT_NAME
 from diskimage_vhd.make.emit import StreamSink
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
-
-STDOUT_NAME = '-'
 
 
 @dataclasses.dataclass

@@ -12,7 +12,7 @@ from typing import Callable, Mapping, Optional
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import UsageError
-from diskimage_vhd.xen.readiness import TARGETS
+from diskimage_vhd.xen import TARGETS
 
 VARIABLE = 'DIB_VHD_TARGET'
 DEFAULT = 'xenserver'

@@ -21,8 +21,6 @@ from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format import timestamps
 from diskimage_vhd.xen.tolerances import TIMESTAMP_MAX_SLACK
 
-# The importers ``check --for`` knows; rackspace is xenserver and more.
-TARGETS = ('xenserver', 'rackspace')
 # Above 1 TiB, imports fail on XenServer before 7.6.
 LARGE_VIRTUAL_SIZE = 1024 ** 4
 RECONVERT = 'convert it again with "diskimage-vhd convert"'

@@ -30,7 +30,7 @@ from diskimage_vhd.xen.rackspace import GIB
 from diskimage_vhd.xen.readiness import Finding
 from diskimage_vhd.xen.readiness import footer_findings
 from diskimage_vhd.xen.readiness import Level
-from diskimage_vhd.xen.readiness import TARGETS
+from diskimage_vhd.xen import TARGETS
 
 
 @dataclasses.dataclass

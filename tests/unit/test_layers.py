@@ -81,3 +81,25 @@ class LayerTest(base.TempDirTestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.strip(), '[]')
         self.assertTrue(os.path.getsize(raw + '.vhd'))
+
+    def test_the_convert_command_loads_only_what_converting_needs(self) -> None:
+        """Issue 12: every module imported costs start-up; the readiness
+        rules, streaming, summaries and digests wait for the commands and
+        options that use them.
+        """
+        raw = self.path('in.raw')
+        base.make_raw(raw, 4 * base.MiB, [(0, b'data')])
+        code = ('import sys\n'
+                'from diskimage_vhd.cli.commands import main\n'
+                f'status = main(["convert", "-q", {raw!r}, {raw + ".vhd"!r}])\n'
+                'print(" ".join(sorted(sys.modules)))\n'
+                'sys.exit(status)\n')
+        result = base.run([sys.executable, '-c', code], cwd=base.REPO_ROOT)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        loaded = set(result.stdout.split())
+        self.assertIn('diskimage_vhd.make.writer', loaded)  # it did convert
+        deferred = {'diskimage_vhd.xen.readiness', 'diskimage_vhd.xen.check',
+                    'diskimage_vhd.make.stream', 'diskimage_vhd.make.hashing',
+                    'diskimage_vhd.image.summary', 'diskimage_vhd.dib',
+                    'json', 'hashlib', 'pbr'}
+        self.assertEqual(sorted(deferred & loaded), [])
