@@ -72,7 +72,7 @@ ROWS: Dict[str, Row] = {
                   cold=True),
     'c': Row('c', 'plain'),
     'z': Row('z', 'plain'),
-    'e': Row('e', 'plain', 'on a loop-mounted ext4 without discard, where '
+    'e': Row('e', 'extents', 'on a loop-mounted ext4 without discard, where '
              'removing an output between runs is quick', filesystem='ext4',
              shared=False, max_runs=3),
     'a-xfs': Row('a', 'plain', 'on a loop-mounted XFS', filesystem='xfs'),

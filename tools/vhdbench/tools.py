@@ -23,6 +23,10 @@ QEMU_DURABLE = 'qemu-img -t none'
 QEMU_SYNC = 'qemu-img + sync -f'
 DIB = 'vhd-util (DIB steps)'
 DIB_QEMU = 'qemu-img (DIB steps)'
+DIB_QEMU_SYNC = 'qemu-img (DIB steps) + sync -f'
+# The kinds of row whose output is large enough for its flush to count:
+# each gets the durable peer, qemu-img followed by ``sync -f``.
+DURABLE_KINDS = ('reproducible', 'durable', 'cold', 'extents')
 ISSUE_EPOCH = '1764105425'
 
 
@@ -83,6 +87,7 @@ def dib_steps(source: str, out: str) -> List[Tool]:
     vhd_util = _console_script('vhd-util', 'diskimage_vhd.vhdutil')
     work = f'{out}.dib-intermediate'
     qwork = f'{out}.dibq-intermediate'
+    swork = f'{out}.dibs-intermediate'
     return [
         Tool(DIB, [
             ['cp', source, work],
@@ -95,6 +100,10 @@ def dib_steps(source: str, out: str) -> List[Tool]:
         Tool(DIB_QEMU, [['cp', source, qwork],
                         _qemu(qwork, f'{out}.dibq.vhd')],
              f'{out}.dibq.vhd', plain, scratch=[qwork]),
+        Tool(DIB_QEMU_SYNC, [['cp', source, swork],
+                             _qemu(swork, f'{out}.dibs.vhd'),
+                             ['sync', '-f', f'{out}.dibs.vhd']],
+             f'{out}.dibs.vhd', plain, scratch=[swork]),
         Tool(QEMU, [_qemu(source, f'{out}.qemu.vhd')], f'{out}.qemu.vhd',
              plain),
     ]
@@ -118,7 +127,7 @@ def tools_for(kind: str, source: str, out: str) -> List[Tool]:
         tools.append(Tool(QEMU_DURABLE, [
             _qemu(source, f'{out}.qemu-durable.vhd', '-t', 'none')],
             f'{out}.qemu-durable.vhd', plain))
-    if kind == 'durable':
+    if kind in DURABLE_KINDS:
         tools.append(Tool(QEMU_SYNC, [
             _qemu(source, f'{out}.qemu-sync.vhd'),
             ['sync', '-f', f'{out}.qemu-sync.vhd']],
