@@ -7,7 +7,6 @@ parent's name space, which the readers never need.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Optional
 import uuid
 
@@ -37,13 +36,13 @@ def make_child(path: str, parent_name: str, locator_path: str,
                             data_length=len(text), reserved=0,
                             data_offset=place)
     header = DynamicHeader.parse(bytes(data[512:1536]))
-    header = dataclasses.replace(
-        header, parent_unique_id=parent_uuid,
+    header = header.replace(
+        parent_unique_id=parent_uuid,
         parent_unicode_name=parent_name.encode('utf-16-be')[:512].ljust(
             512, b'\0'),
         parent_locators=locator.pack().ljust(192, b'\0'))
     header.checksum = header.computed_checksum()
-    footer = dataclasses.replace(footer, disk_type=c.DISK_TYPE_DIFFERENCING)
+    footer = footer.replace(disk_type=c.DISK_TYPE_DIFFERENCING)
     footer.checksum = footer.computed_checksum()
     data[512:1536] = header.pack()
     data[0:512] = footer.pack()

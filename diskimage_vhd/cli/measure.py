@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any, Optional
 
 from diskimage_vhd.errors import UsageError
@@ -64,6 +63,7 @@ def run(args: argparse.Namespace, out: Optional[Any] = None) -> int:
                      target_format=args.target_format,
                      **layout_options(args))
     if args.json:
+        import dataclasses
         import json
         print(json.dumps(dataclasses.asdict(result), indent=2,
                          sort_keys=True), file=out)

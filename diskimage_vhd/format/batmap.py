@@ -6,6 +6,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.creators import TAP_1_1
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
+from diskimage_vhd.format.structure import Structure
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.format.units import sectors_at_least_one
 
@@ -41,7 +42,7 @@ def batmap_checksum(batmap: bytes, current_size: int) -> int:
 
 
 @structure
-class BatmapHeader:
+class BatmapHeader(Structure):
     """Every field of the batmap header ("tdbatmap"), in on-disk order."""
 
     cookie: bytes = field('8s')

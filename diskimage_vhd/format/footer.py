@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid as uuidlib
 
 from diskimage_vhd.format import constants as c
@@ -12,10 +11,11 @@ from diskimage_vhd.format.geometry import Geometry
 from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
+from diskimage_vhd.format.structure import Structure
 
 
 @structure
-class Footer:
+class Footer(Structure):
     """Every field of the footer, in on-disk order, so packing is lossless."""
 
     SELF_CHECKSUM = True
@@ -76,7 +76,7 @@ class Footer:
                 and self.creator_version in creators.TAP_HIDDEN_OUTSIDE_CHECKSUM)
 
     def unhidden(self) -> Footer:
-        return dataclasses.replace(self, hidden=0)
+        return self.replace(hidden=0)
 
     @property
     def geometry(self) -> Geometry:

@@ -9,10 +9,11 @@ from diskimage_vhd.format.locator import ParentLocator
 from diskimage_vhd.format.locator import parse_locators
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
+from diskimage_vhd.format.structure import Structure
 
 
 @structure
-class DynamicHeader:
+class DynamicHeader(Structure):
     """Every field of the dynamic header, in on-disk order."""
 
     SELF_CHECKSUM = True

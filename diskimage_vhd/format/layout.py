@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 from diskimage_vhd.format import bat
 from diskimage_vhd.format.batmap import map_sectors
@@ -17,8 +17,7 @@ def next_block_sector(end_sector: int) -> int:
     return end_sector + (7 - end_sector % 8) % 8
 
 
-@dataclasses.dataclass(frozen=True)
-class DynamicLayout:
+class DynamicLayout(NamedTuple):
     """Offsets of the metadata of a dynamic disk with ``max_table_entries``."""
 
     max_table_entries: int

@@ -8,6 +8,7 @@ from typing import List
 from diskimage_vhd.format.constants import SECTOR_SIZE
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
+from diskimage_vhd.format.structure import Structure
 
 LOCATOR_COUNT = 8
 
@@ -33,7 +34,7 @@ def is_platform_code(code: int) -> bool:
 
 
 @structure
-class ParentLocator:
+class ParentLocator(Structure):
     """One of the header's eight locator entries."""
 
     code: int = field('I')

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import uuid as uuidlib
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import (
+    Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union)
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotAVhdError
@@ -39,8 +39,7 @@ ProgressCallback = Callable[[int, int], None]
 Notify = Callable[[str], None]
 
 
-@dataclasses.dataclass
-class ConversionResult:
+class ConversionResult(NamedTuple):
     source: str
     destination: str
     source_format: str
@@ -50,7 +49,7 @@ class ConversionResult:
     allocated_blocks: int
     unique_id: Optional[uuidlib.UUID]
     timestamp: Optional[int]
-    checksums: Dict[str, str] = dataclasses.field(default_factory=dict)
+    checksums: Dict[str, str]  # of the output, by algorithm, if asked
 
 
 def _same_file(source: str, destination: str) -> bool:
@@ -278,5 +277,5 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
     if target_format == 'raw':
         return written, None
     footer = stamp.footer(c.DISK_TYPE_FIXED, size, written.digest)
-    written.file_size = finish_fixed(fd, size, footer)
+    written = written._replace(file_size=finish_fixed(fd, size, footer))
     return written, footer

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 import time
 import uuid
-from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import (
+    Callable, Iterable, Mapping, NamedTuple, Optional, Sequence, Union)
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
@@ -151,8 +151,7 @@ def derived_uuid(content_digest: bytes, disk_type: int,
     return uuid.uuid5(NAMESPACE, f'{content_digest.hex()}:{kind}:{timestamp}')
 
 
-@dataclasses.dataclass(frozen=True)
-class Stamp:
+class Stamp(NamedTuple):
     """The footer's time and UUID, resolved once per output.
 
     ``needs_digest`` says whether the writer must hash the content: only a

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import array
 import bisect
-import dataclasses
 from typing import Iterator, NamedTuple, Tuple, Union
 
 from diskimage_vhd.format import bat as batlib
@@ -46,7 +45,6 @@ class Region(NamedTuple):
     origin: int = 0  # for DATA: the virtual disk offset at ``start``
 
 
-@dataclasses.dataclass
 class DynamicPlan:
     """Where every byte of a dynamic disk goes.
 
@@ -54,17 +52,16 @@ class DynamicPlan:
     memory follows the data rather than the virtual size.
     """
 
-    virtual_size: int
-    max_table_entries: int
-    indexes: array.array = dataclasses.field(
-        default_factory=lambda: array.array('I'))  # allocated, increasing
-    sectors: array.array = dataclasses.field(
-        default_factory=lambda: array.array('I'))  # each one's bitmap sector
-    end: int = -1  # the sector of the final footer
+    def __init__(self, virtual_size: int, max_table_entries: int):
+        self.virtual_size = virtual_size
+        self.max_table_entries = max_table_entries
+        self.indexes = array.array('I')  # allocated blocks, increasing
+        self.sectors = array.array('I')  # each one's bitmap sector
+        self.end = self.layout.metadata_end // c.SECTOR_SIZE  # final footer
 
-    def __post_init__(self) -> None:
-        if self.end < 0:
-            self.end = self.layout.metadata_end // c.SECTOR_SIZE
+    def __repr__(self) -> str:
+        return (f'DynamicPlan({self.virtual_size}, {self.max_table_entries}: '
+                f'{len(self.indexes)} blocks allocated)')
 
     @property
     def layout(self) -> DynamicLayout:
@@ -185,8 +182,7 @@ class DynamicPlan:
         yield layout.batmap_header_offset, batmap_header.pack() + batmap
 
 
-@dataclasses.dataclass(frozen=True)
-class FlatPlan:
+class FlatPlan(NamedTuple):
     """A raw image (``footer`` False) or a fixed disk: data, then a footer."""
 
     virtual_size: int

@@ -9,9 +9,8 @@ how, and the data goes out in one pass.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import TYPE_CHECKING, List, Optional
+from typing import List, NamedTuple, Optional, TYPE_CHECKING
 
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
@@ -32,8 +31,7 @@ if TYPE_CHECKING:
     from diskimage_vhd.make.hashing import BackgroundDigest
 
 
-@dataclasses.dataclass
-class Written:
+class Written(NamedTuple):
     """What a writer laid out: enough to stamp the footer and report."""
 
     virtual_size: int

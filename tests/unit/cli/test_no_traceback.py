@@ -3,7 +3,6 @@ bytes from a disk on an ASCII stdout, a signal during start-up."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import select
 import signal
@@ -36,9 +35,8 @@ def patch_footer(path: str, **fields: object) -> None:
             footer = Footer.parse(handle.read(c.FOOTER_SIZE))
             if footer.cookie != c.FOOTER_COOKIE:
                 continue
-            footer = dataclasses.replace(footer, **fields)
-            footer = dataclasses.replace(footer,
-                                         checksum=footer.computed_checksum())
+            footer = footer.replace(**fields)
+            footer = footer.replace(checksum=footer.computed_checksum())
             handle.seek(offset)
             handle.write(footer.pack())
 
@@ -49,9 +47,8 @@ def patch_header(path: str, **fields: object) -> None:
         offset = Footer.parse(handle.read(c.FOOTER_SIZE)).data_offset
         handle.seek(offset)
         header = DynamicHeader.parse(handle.read(c.HEADER_SIZE))
-        header = dataclasses.replace(header, **fields)
-        header = dataclasses.replace(header,
-                                     checksum=header.computed_checksum())
+        header = header.replace(**fields)
+        header = header.replace(checksum=header.computed_checksum())
         handle.seek(offset)
         handle.write(header.pack())
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 import time
@@ -27,7 +26,7 @@ BATMAP = 2560
 
 
 class Disk:
-    """A fixture's bytes, edited through the format dataclasses."""
+    """A fixture's bytes, edited through the format structures."""
 
     def __init__(self, name: str):
         self.data = bytearray(base.read_fixture(name))
@@ -38,13 +37,12 @@ class Disk:
     def set_footers(self, **fields) -> None:
         """Change both footer copies consistently, checksum recomputed."""
         for offset in (0, len(self.data) - 512):
-            footer = dataclasses.replace(self.footer(offset), **fields)
+            footer = self.footer(offset).replace(**fields)
             footer.checksum = footer.computed_checksum()
             self.data[offset:offset + 512] = footer.pack()
 
     def set_header(self, **fields) -> None:
-        header = dataclasses.replace(
-            DynamicHeader.parse(bytes(self.data[512:1536])), **fields)
+        header = DynamicHeader.parse(bytes(self.data[512:1536])).replace(**fields)
         header.checksum = header.computed_checksum()
         self.data[512:1536] = header.pack()
 
@@ -130,7 +128,7 @@ class TestFooters(CheckerTestCase):
 
     def test_footers_differ(self) -> None:
         def edit(disk):
-            copy = dataclasses.replace(disk.footer(0), unique_id=b'\1' * 16)
+            copy = disk.footer(0).replace(unique_id=b'\1' * 16)
             copy.checksum = copy.computed_checksum()
             disk.data[0:512] = copy.pack()
         self.assertError(self.check_edit('mixed.sparse.vhd', edit),
@@ -168,8 +166,7 @@ class TestFooters(CheckerTestCase):
 
     def test_fixed_disk_data_offset(self) -> None:
         def edit(disk):
-            footer = dataclasses.replace(disk.footer(len(disk.data) - 512),
-                                         data_offset=512)
+            footer = disk.footer(len(disk.data) - 512).replace(data_offset=512)
             footer.checksum = footer.computed_checksum()
             disk.data[-512:] = footer.pack()
         self.assertError(self.check_edit('mixed.fixed.vhd', edit),
@@ -352,9 +349,8 @@ class TestBat(CheckerTestCase):
         block = metadata_end // 512 + 7
         size = (block + 4097) * 512 + 512
         disk = Disk('mixed.sparse.vhd')
-        footer = dataclasses.replace(disk.footer(0),
-                                     current_size=entries * c.BLOCK_SIZE)
-        footer = dataclasses.replace(footer, creator_version=0x00010001)
+        footer = disk.footer(0).replace(current_size=entries * c.BLOCK_SIZE)
+        footer = footer.replace(creator_version=0x00010001)
         footer.cylinders, footer.heads, footer.sectors_per_track = \
             65535, 16, 255
         footer.checksum = footer.computed_checksum()
@@ -380,9 +376,8 @@ class TestBat(CheckerTestCase):
         path = self.path('huge.vhd')
         size = 64 * 1024 ** 3
         entries = 0xFFFFFFFF // 2
-        footer = dataclasses.replace(disk.footer(0),
-                                     current_size=entries * c.BLOCK_SIZE,
-                                     creator_version=0x00010001)
+        footer = disk.footer(0).replace(current_size=entries * c.BLOCK_SIZE,
+                                        creator_version=0x00010001)
         footer.cylinders, footer.heads, footer.sectors_per_track = \
             65535, 16, 255
         footer.checksum = footer.computed_checksum()

@@ -7,7 +7,6 @@ editing the footer through the Footer class, checksums recomputed.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -43,8 +42,7 @@ def edit_footers(path: str, **fields) -> None:
             offsets.append(0)
         for offset in offsets:
             handle.seek(offset)
-            footer = dataclasses.replace(
-                Footer.parse(handle.read(c.FOOTER_SIZE)), **fields)
+            footer = Footer.parse(handle.read(c.FOOTER_SIZE)).replace(**fields)
             footer.checksum = footer.computed_checksum()
             handle.seek(offset)
             handle.write(footer.pack())
