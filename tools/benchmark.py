@@ -291,8 +291,10 @@ def _run(keys: List[str], sizes: workloads.Sizes, args: argparse.Namespace,
         if _on_filesystem(key):
             if row.shared:  # the workload, and outputs that may share
                 size = max(GiB, 4 * sizes.dib_data)
-            else:  # four copies of data that nothing shares, prewritten
-                size = max(64 * MiB, 8 * sizes.extents * workloads.PAGE)
+            else:  # the input and every tool's output side by side (the
+                # VHDs take more than the data: a bitmap page a block, and
+                # whole clusters for qemu-img), prewritten
+                size = max(64 * MiB, 16 * sizes.extents * workloads.PAGE)
             fs = filesystems.LoopFilesystem(row.filesystem, workdir, size,
                                             prefill=not row.shared)
             mounts.append(fs)
