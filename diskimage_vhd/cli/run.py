@@ -14,8 +14,14 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
-class Terminated(Exception):
-    """SIGTERM, raised as an exception so temporary files get cleaned up."""
+class Terminated(BaseException):
+    """SIGTERM, raised as an exception so temporary files get cleaned up.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is: no ``except
+    Exception`` on the way up may turn it into another error (``enum``
+    wraps what its class creation meets in a ``TypeError``, so a SIGTERM
+    during start-up ended in a traceback).
+    """
 
 
 def _raise_terminated(signum: int, frame: object) -> NoReturn:
