@@ -9,7 +9,6 @@ import functools
 import sys
 from typing import Dict, List, Optional, Sequence, TextIO
 
-
 from diskimage_vhd import check
 from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
@@ -193,9 +192,9 @@ def _info(args: argparse.Namespace) -> int:
 
     The exit status is that of the first failure, as without --json.
     """
+    from diskimage_vhd.image.summary import inspect  # only info needs it
     status = 0
     described: List[Dict[str, object]] = []
-    from diskimage_vhd.image.summary import inspect
     for path in args.files:
         try:
             info = inspect(path)

@@ -15,9 +15,8 @@ by value, a readable ``repr`` and ``replace``.
 
 from __future__ import annotations
 
-import operator
 import struct
-from typing import Any, Callable, Dict, Tuple, Type, TypeVar
+from typing import Any, Dict, Tuple, Type, TypeVar
 
 from diskimage_vhd.format.checksum import structure_checksum
 
@@ -83,9 +82,8 @@ class Structure:
 
 def structure(cls: Type[T]) -> Type[T]:
     """Give ``cls``, a ``Structure``, its ``FIELDS``, ``SIZE``, ``OFFSETS``,
-    ``parse``,
-    ``pack`` and, when it has a ``checksum`` field that covers the
-    structure itself (declared with ``SELF_CHECKSUM = True``),
+    ``parse``, ``pack`` and, when it has a ``checksum`` field that covers
+    the structure itself (declared with ``SELF_CHECKSUM = True``),
     ``computed_checksum``.  Fields are the annotated class attributes set
     to ``field(code)``, in declaration order.
     """
@@ -96,7 +94,6 @@ def structure(cls: Type[T]) -> Type[T]:
             codes[name] = declared.code
             delattr(cls, name)  # an instance always sets its own
     layout = struct.Struct('>' + ''.join(codes.values()))
-    values: Callable[[Any], tuple] = operator.attrgetter(*codes)
     offsets = {}
     position = 0
     for name, code in codes.items():
@@ -108,7 +105,7 @@ def structure(cls: Type[T]) -> Type[T]:
         return kind(*layout.unpack(data))
 
     def pack(self: Any) -> bytes:
-        return layout.pack(*values(self))
+        return layout.pack(*self.values())
 
     cls.FIELDS = tuple(codes)  # type: ignore[attr-defined]
     cls.SIZE = layout.size  # type: ignore[attr-defined]
