@@ -28,14 +28,21 @@ class VhdUtilTestCase(base.TempDirTestCase):
 
 class TestFixtureTexts(VhdUtilTestCase):
 
-    def test_read_p_matches_the_fixtures(self) -> None:
+    def assertPrintsTheFixtures(self, suffix: str, *command: str) -> None:
+        """``vhd-util COMMAND... -n STEM.vhd`` prints ``STEM.SUFFIX``, the
+        text libvhd's own vhd-util printed, for every dynamic fixture.
+        """
         for stem in DYNAMIC:
             with self.subTest(stem=stem):
                 self.copy(f'{stem}.vhd')
-                result = self.vhd_util('read', '-p', '-n', f'{stem}.vhd')
-                self.assertEqual(result.returncode, 0, result.stderr)
-                with open(base.fixture(f'{stem}.read-p.txt')) as handle:
+                result = self.vhd_util(*command, '-n', f'{stem}.vhd')
+                self.assertEqual(result.returncode, 0,
+                                 result.stderr + result.stdout)
+                with open(base.fixture(f'{stem}.{suffix}')) as handle:
                     self.assertEqual(result.stdout, handle.read())
+
+    def test_read_p_matches_the_fixtures(self) -> None:
+        self.assertPrintsTheFixtures('read-p.txt', 'read', '-p')
 
     def test_query_matches_the_fixtures(self) -> None:
         for stem in DYNAMIC:
@@ -59,13 +66,7 @@ class TestFixtureTexts(VhdUtilTestCase):
                          '6\nmixed.prealloc.vhd has no parent\n2048\n')
 
     def test_check_matches_the_fixtures(self) -> None:
-        for stem in DYNAMIC:
-            with self.subTest(stem=stem):
-                self.copy(f'{stem}.vhd')
-                result = self.vhd_util('check', '-b', '-n', f'{stem}.vhd')
-                self.assertEqual(result.returncode, 0, result.stdout)
-                with open(base.fixture(f'{stem}.check.txt')) as handle:
-                    self.assertEqual(result.stdout, handle.read())
+        self.assertPrintsTheFixtures('check.txt', 'check', '-b')
 
     def test_check_accepts_vhd_utils_switches(self) -> None:
         self.copy('mixed.sparse.vhd')
