@@ -179,7 +179,7 @@ def build_dynamic(block_size: int, virtual_size: int,
         if bitmap[:block_size // 4096] == b'\xff' * (block_size // 4096):
             bits[index >> 3] |= 0x80 >> (index & 7)
     footer = Footer.for_xenserver(disk_type, virtual_size, 0,
-                                  uuid.UUID(int=0x1234))
+                                  uuid.UUID(int=0x1234).bytes)
     header = DynamicHeader.for_xenserver(entries)
     header.block_size = block_size
     header.checksum = header.computed_checksum()
@@ -196,7 +196,7 @@ def build_dynamic(block_size: int, virtual_size: int,
 def build_fixed(payload: bytes) -> bytes:
     size = _sectors(len(payload)) * c.SECTOR_SIZE
     footer = Footer.for_xenserver(c.DISK_TYPE_FIXED, size, 0,
-                                  uuid.UUID(int=0x5678))
+                                  uuid.UUID(int=0x5678).bytes)
     return payload.ljust(size, b'\0') + footer.pack()
 
 

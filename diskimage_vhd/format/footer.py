@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid as uuidlib
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
@@ -12,6 +12,9 @@ from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
 from diskimage_vhd.format.structure import Structure
+
+if TYPE_CHECKING:  # uuid (and the platform module it loads) costs start-up
+    import uuid as uuidlib
 
 
 @structure
@@ -42,7 +45,7 @@ class Footer(Structure):
 
     @classmethod
     def for_xenserver(cls, disk_type: int, size: int, timestamp: int,
-                      unique_id: uuidlib.UUID) -> Footer:
+                      unique_id: bytes) -> Footer:
         """Build the footer libvhd writes: creator ``tap`` 1.3, checksum set."""
         geometry = chs_geometry(size)
         footer = cls(
@@ -55,7 +58,7 @@ class Footer(Structure):
             original_size=size, current_size=size,
             cylinders=geometry.cylinders, heads=geometry.heads,
             sectors_per_track=geometry.sectors_per_track, disk_type=disk_type,
-            checksum=0, unique_id=unique_id.bytes, saved_state=0, hidden=0,
+            checksum=0, unique_id=unique_id, saved_state=0, hidden=0,
             reserved=bytes(426))
         footer.checksum = footer.computed_checksum()
         return footer
@@ -84,6 +87,7 @@ class Footer(Structure):
 
     @property
     def uuid(self) -> uuidlib.UUID:
+        import uuid as uuidlib  # here: a conversion needs only the bytes
         return uuidlib.UUID(bytes=self.unique_id)
 
     @property

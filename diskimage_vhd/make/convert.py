@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import uuid as uuidlib
 from typing import (
-    Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union)
+    Callable, Dict, NamedTuple, Optional, Sequence, Tuple, TYPE_CHECKING,
+    Union)
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotAVhdError
@@ -34,12 +34,19 @@ from diskimage_vhd.make.writer import Written
 from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.sizes import format_size
 
+if TYPE_CHECKING:  # uuid is imported where a UUID object is made
+    import uuid as uuidlib
+
 FORMATS = ('raw', 'fixed', 'dynamic')
 ProgressCallback = Callable[[int, int], None]
 Notify = Callable[[str], None]
 
 
 class ConversionResult(NamedTuple):
+    """What was written; ``unique_id`` and ``timestamp`` are the footer's
+    (None for raw output).
+    """
+
     source: str
     destination: str
     source_format: str
@@ -47,9 +54,19 @@ class ConversionResult(NamedTuple):
     virtual_size: int
     file_size: int
     allocated_blocks: int
-    unique_id: Optional[uuidlib.UUID]
+    unique_id_bytes: Optional[bytes]
     timestamp: Optional[int]
     checksums: Dict[str, str]  # of the output, by algorithm, if asked
+
+    @property
+    def unique_id(self) -> Optional[uuidlib.UUID]:
+        """The footer's UUID, made on demand: importing ``uuid`` costs a
+        conversion's start-up 6 ms (see ``identity.random_unique_id``).
+        """
+        if self.unique_id_bytes is None:
+            return None
+        import uuid as uuidlib
+        return uuidlib.UUID(bytes=self.unique_id_bytes)
 
 
 def _same_file(source: str, destination: str) -> bool:
@@ -186,7 +203,7 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
         source=source, destination=destination, source_format=actual,
         target_format=target_format, virtual_size=written.virtual_size,
         file_size=written.file_size, allocated_blocks=written.allocated_blocks,
-        unique_id=footer.uuid if footer else None,
+        unique_id_bytes=footer.unique_id if footer else None,
         timestamp=stamp.unix_time if footer else None, checksums=sums)
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import uuid as uuidlib
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, TYPE_CHECKING, Union
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
@@ -26,6 +25,9 @@ from diskimage_vhd.make.emit import STDOUT_NAME
 from diskimage_vhd.make.emit import StreamSink
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
+
+if TYPE_CHECKING:  # uuid is imported where a UUID object is made
+    import uuid as uuidlib
 
 
 @dataclasses.dataclass
@@ -108,7 +110,7 @@ def stream(source: Union[str, os.PathLike], fd: int, *,
         source=path, destination=name, source_format=actual,
         target_format=target_format, virtual_size=plan.virtual_size,
         file_size=length, allocated_blocks=plan.allocated_blocks,
-        unique_id=footer.uuid if footer else None,
+        unique_id_bytes=footer.unique_id if footer else None,
         timestamp=stamp.unix_time if footer else None, checksums=sums)
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-import uuid as uuidlib
-from typing import Optional, Union
+from typing import Optional, TYPE_CHECKING, Union
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
@@ -27,6 +26,9 @@ from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import METADATA
 from diskimage_vhd.make.plan import Plan
 from diskimage_vhd.make.plan import ZEROS
+
+if TYPE_CHECKING:  # uuid is imported where a UUID object is made
+    import uuid as uuidlib
 
 
 class _Image:

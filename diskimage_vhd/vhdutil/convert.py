@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
-import uuid as uuidlib
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
@@ -38,6 +37,9 @@ from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
 from diskimage_vhd.vhdutil.options import Usage
 from diskimage_vhd.vhdutil.target import check_output
 from diskimage_vhd.vhdutil.target import dib_target
+
+if TYPE_CHECKING:  # uuid is imported where a UUID object is made
+    import uuid as uuidlib
 
 SPEC = 'i:o:s:t:h'
 USAGE = ('options: <-i input file> <-o output file> <-s source type> '

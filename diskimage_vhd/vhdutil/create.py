@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
-import uuid as uuidlib
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, TYPE_CHECKING
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
@@ -27,6 +26,9 @@ from diskimage_vhd.vhdutil.options import number
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
 from diskimage_vhd.vhdutil.options import Usage
+
+if TYPE_CHECKING:  # uuid is imported where a UUID object is made
+    import uuid as uuidlib
 
 SPEC = 'n:s:S:rh'
 USAGE = ('options: <-n name> <-s size (MB)> [-r reserve] [-h help] '

@@ -57,7 +57,7 @@ def fixed_vhd(path: str, size: int = INPUT_SIZE) -> str:
     """A dense fixed VHD, as ``vhd-util convert -s 0 -t 1`` leaves one."""
     dense_raw(path, size)
     footer = Footer.for_xenserver(c.DISK_TYPE_FIXED, size, 800000000,
-                                  uuid.UUID(int=1))
+                                  uuid.UUID(int=1).bytes)
     with open(path, 'ab') as handle:
         handle.write(footer.pack())
     return path

@@ -184,8 +184,9 @@ class HugeClaimTest(TempDirTestCase):
                      current_size: int = 2 * 1024 ** 4,
                      length: int = (16 << 30) + (1 << 20)) -> str:
         path = self.path('huge.vhd')
-        footer = Footer.for_xenserver(c.DISK_TYPE_DYNAMIC, current_size,
-                                      800000000, fuzzing.uuid.UUID(int=7))
+        footer = Footer.for_xenserver(
+            c.DISK_TYPE_DYNAMIC, current_size, 800000000,
+            fuzzing.uuid.UUID(int=7).bytes)
         header = DynamicHeader.for_xenserver(entries)
         header.block_size = block_size
         header.checksum = header.computed_checksum()

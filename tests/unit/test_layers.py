@@ -85,7 +85,8 @@ class LayerTest(base.TempDirTestCase):
     def test_the_convert_command_loads_only_what_converting_needs(self) -> None:
         """Issue 12: every module imported costs start-up; the readiness
         rules, streaming, summaries and digests wait for the commands and
-        options that use them.
+        options that use them, and a UUID object (``uuid`` loads
+        ``platform``) for the callers that ask for one.
         """
         raw = self.path('in.raw')
         base.make_raw(raw, 4 * base.MiB, [(0, b'data')])
@@ -101,5 +102,5 @@ class LayerTest(base.TempDirTestCase):
         deferred = {'diskimage_vhd.xen.readiness', 'diskimage_vhd.xen.check',
                     'diskimage_vhd.make.stream', 'diskimage_vhd.make.hashing',
                     'diskimage_vhd.image.summary', 'diskimage_vhd.dib',
-                    'json', 'hashlib', 'pbr'}
+                    'json', 'hashlib', 'pbr', 'uuid', 'platform'}
         self.assertEqual(sorted(deferred & loaded), [])

@@ -6,6 +6,7 @@ import os
 import time
 import unittest
 from unittest import mock
+import uuid
 
 from diskimage_vhd import convert
 from diskimage_vhd.errors import UsageError
@@ -37,6 +38,27 @@ class TestTimestamps(unittest.TestCase):
             identity.resolve_timestamp(int(time.time()) + 3600, {})
         with self.assertRaisesRegex(UsageError, '2000-01-01'):
             identity.resolve_timestamp('1999-12-31T23:59:59Z', {})
+
+
+class TestRandomUniqueId(unittest.TestCase):
+    """``random_unique_id`` is what ``uuid.uuid4()`` makes, by uuid's own
+    reading: version 4, the RFC 4122 variant, every other bit random.
+    """
+
+    def test_version_variant_and_random_bits(self) -> None:
+        samples = [uuid.UUID(bytes=identity.random_unique_id())
+                   for _ in range(2000)]
+        for value in samples:
+            self.assertEqual(value.version, 4)
+            self.assertEqual(value.variant, uuid.RFC_4122)
+        every = (1 << 128) - 1
+        # The bits uuid.UUID(version=4) sets: version (4) and variant (2).
+        fixed = (0xf000 << 64) | (0xc000 << 48)
+        seen_one = seen_zero = 0
+        for value in samples:
+            seen_one |= value.int
+            seen_zero |= ~value.int & every
+        self.assertEqual(seen_one & seen_zero, every & ~fixed)
 
 
 class TestReproducibleOutput(base.TempDirTestCase):

@@ -61,7 +61,7 @@ class TestWriterPieces(base.TempDirTestCase):
             if block.count(0) != len(block):
                 digest.update(struct.pack('>I', index))
                 digest.update(block)
-        expected = uuid.uuid5(identity.NAMESPACE,
+        expected = uuid.uuid5(uuid.UUID(identity.NAMESPACE),
                               f'{digest.hexdigest()}:dynamic:{EPOCH}')
         with mock.patch.dict(os.environ, {'SOURCE_DATE_EPOCH': str(EPOCH)}):
             result = convert(raw, self.path('out.vhd'))
