@@ -1,5 +1,5 @@
 import sys
 
-from diskimage_vhd.cli.commands import main
+from diskimage_vhd.cli.commands import script
 
-sys.exit(main())
+sys.exit(script())

@@ -16,6 +16,7 @@ from diskimage_vhd.cli.outputs import STDOUT_NAME
 from diskimage_vhd.cli.parsing import Parser
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
+from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
@@ -288,5 +289,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command(PROG, _main, argv)
 
 
+def script() -> int:
+    """The ``diskimage-vhd`` console script: ``main``, then the process ends."""
+    return finish_process(main())
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(script())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
@@ -65,3 +66,16 @@ def _say(line: str) -> None:
     """One line on stderr, below a progress bar if one is drawn."""
     break_line()
     print(line, file=sys.stderr)
+
+
+def finish_process(status: int) -> int:
+    """Return ``status`` for ``sys.exit``, Python's shutdown made cheap.
+
+    At exit the interpreter runs its cycle collector over every object the
+    imports made: 20 ms on a 2-core machine, a sixth of converting an empty
+    1 TiB disk (issue 12).  ``gc.freeze`` puts them out of its sight; they
+    are still freed, or left to the kernel, as the process ends.  Only for
+    a process about to end: in a long-lived one, frozen cycles would stay.
+    """
+    gc.freeze()
+    return status

@@ -2,6 +2,6 @@
 
 import sys
 
-from diskimage_vhd.vhdutil.cli import main
+from diskimage_vhd.vhdutil.cli import script
 
-sys.exit(main())
+sys.exit(script())

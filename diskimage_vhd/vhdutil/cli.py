@@ -14,6 +14,7 @@ import importlib
 import sys
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.version import version_string
 from diskimage_vhd.vhdutil.options import NotProvided
@@ -109,5 +110,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_command(PROG, _main, argv)
 
 
+def script() -> int:
+    """The ``vhd-util`` console script: ``main``, then the process ends."""
+    return finish_process(main())
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(script())

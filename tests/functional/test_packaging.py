@@ -111,6 +111,12 @@ class PackagingTest(unittest.TestCase):
         self.assertEqual(self.command(bin_dir, 'vhd-util',
                                       '--version').stdout,
                          f'vhd-util (diskimage-vhd) {self.version}\n')
+        # The console scripts are the entry points that end the process
+        # cheaply (tests/unit/cli/test_run.py), not the API's ``main``.
+        for name, module in (('diskimage-vhd', 'diskimage_vhd.cli.commands'),
+                             ('vhd-util', 'diskimage_vhd.vhdutil.cli')):
+            with open(os.path.join(bin_dir, name)) as script:
+                self.assertIn(f'from {module} import script', script.read())
         # diskimage-builder came with it, and ships no vhd-util of its own:
         # the one on the venv's PATH is this package's.
         self.assertTrue(os.access(os.path.join(bin_dir, 'disk-image-create'),
