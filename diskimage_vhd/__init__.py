@@ -10,7 +10,7 @@ file made on demand, for uploaders) write no file at all.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ['ConversionResult', 'InvalidVhdError', 'Measurement', 'VhdError',
            'VhdFile', 'assess', 'check', 'convert', 'inspect', 'measure',
@@ -52,7 +52,7 @@ def check(path: str, check_bitmaps: bool = False) -> Any:
     return run_check(path, check_bitmaps=check_bitmaps, readable=True)
 
 
-def assess(path: str, target: str, now: Optional[float] = None) -> Any:
+def assess(path: str, target: str, now: float | None = None) -> Any:
     """Apply every rule of ``target`` (xenserver or rackspace) to ``path``,
     judging its timestamp against ``now`` (default the clock); see
     ``diskimage_vhd.xen.targets.Readiness``.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno as errnos
 import os
-from typing import Optional
 
 
 class VhdError(Exception):
@@ -22,7 +21,7 @@ class VhdError(Exception):
     exit_code = 1
 
     def __init__(self, path: str | os.PathLike[str] | None, problem: str, *,
-                 errno: Optional[int] = None, kind: Optional[str] = None):
+                 errno: int | None = None, kind: str | None = None):
         self.path = os.fspath(path) if path is not None else None
         self.problem = problem
         self.errno = errno

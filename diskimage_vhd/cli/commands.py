@@ -5,9 +5,10 @@ from __future__ import annotations
 # First, before anything slow: a SIGINT during start-up ends quietly.
 from diskimage_vhd.cli import startup  # noqa: F401,H306
 import argparse  # noqa: H306
+from collections.abc import Sequence
 import functools
 import sys
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import TextIO
 
 from diskimage_vhd import check
 from diskimage_vhd.cli import measure as measure_cli
@@ -173,7 +174,7 @@ INFO_LABELS = (
 SIZE_KEYS = {'virtual_size', 'file_size', 'data_bytes', 'block_size', 'max_size'}
 
 
-def _print_json(value: object, stream: Optional[TextIO] = None) -> None:
+def _print_json(value: object, stream: TextIO | None = None) -> None:
     """JSON for programs; json is imported only by the commands that print
     it, not by every conversion's start-up.
     """
@@ -182,7 +183,7 @@ def _print_json(value: object, stream: Optional[TextIO] = None) -> None:
           file=stream or sys.stdout)
 
 
-def _json_error(path: str, error: VhdError) -> Dict[str, object]:
+def _json_error(path: str, error: VhdError) -> dict[str, object]:
     """What --json prints for a file that could not be read."""
     return {'path': path, 'error': error.problem,
             'exit_code': error.exit_code}
@@ -195,7 +196,7 @@ def _info(args: argparse.Namespace) -> int:
     """
     from diskimage_vhd.image.summary import inspect  # only info needs it
     status = 0
-    described: List[Dict[str, object]] = []
+    described: list[dict[str, object]] = []
     for path in args.files:
         try:
             info = inspect(path)
@@ -215,7 +216,7 @@ def _info(args: argparse.Namespace) -> int:
     return status
 
 
-def _print_info(info: Dict[str, object]) -> None:
+def _print_info(info: dict[str, object]) -> None:
     print(info['path'])
     for key, label in INFO_LABELS:
         if key not in info:
@@ -251,7 +252,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _check_for(path: str, target: str, as_json: bool = False,
-               bitmaps: bool = False, stream: Optional[TextIO] = None,
+               bitmaps: bool = False, stream: TextIO | None = None,
                quiet: bool = False) -> int:
     """``check --for`` (and ``convert --for``): findings, then a verdict."""
     stream = stream or sys.stdout
@@ -266,7 +267,7 @@ def _check_for(path: str, target: str, as_json: bool = False,
     return 0 if readiness.ready else 22
 
 
-def _main(argv: Optional[Sequence[str]]) -> int:
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == 'convert':
         return _convert(args)
@@ -281,7 +282,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(sys.stdout, 'reconfigure'):
         # Bytes from a disk (a creator of any 4 bytes) on an ASCII stdout:
         # escaped (\xe9), never a UnicodeEncodeError, in every command.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional
+from typing import Any
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.make.convert import FORMATS
@@ -57,7 +57,7 @@ def layout_options(args: argparse.Namespace) -> dict:
     return {'allocate_all': args.allocate_all, 'max_size': max_size}
 
 
-def run(args: argparse.Namespace, out: Optional[Any] = None) -> int:
+def run(args: argparse.Namespace, out: Any | None = None) -> int:
     from diskimage_vhd.make.stream import measure  # not at every start-up
     result = measure(args.source, source_format=args.source_format,
                      target_format=args.target_format,

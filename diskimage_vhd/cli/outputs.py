@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Dict
+from typing import Any
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import UsageError
@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'DESTINATION is -)')
 
 
-def checksum_files(args: argparse.Namespace) -> Dict[str, list]:
+def checksum_files(args: argparse.Namespace) -> dict[str, list]:
     """``{algorithm: [paths]}`` from ``--checksum`` and ``--checksum-file``."""
-    files: Dict[str, list] = {}
+    files: dict[str, list] = {}
     if args.checksum and args.destination == STDOUT_NAME:
         raise UsageError(None, '--checksum names files beside DESTINATION; '
                                'with - use --checksum-file ALGO=PATH')
@@ -66,7 +66,7 @@ def checksum_line(hexdigest: str, name: str) -> str:
     return f'{hexdigest}  {name}\n'
 
 
-def write_checksum_files(sums: Dict[str, str], files: Dict[str, list],
+def write_checksum_files(sums: dict[str, str], files: dict[str, list],
                          name: str) -> None:
     """Each checksum file, whole or not at all, after the image."""
     for algorithm, paths in files.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 FALLBACK_COLUMNS = 80
 
@@ -34,7 +34,7 @@ def terminal_columns() -> int:
 class Formatter(argparse.HelpFormatter):
     def __init__(self, prog: str, indent_increment: int = 2,
                  max_help_position: int = 24,
-                 width: Optional[int] = None):
+                 width: int | None = None):
         if width is None:  # as HelpFormatter computes it
             width = terminal_columns() - 2
         super().__init__(prog, indent_increment, max_help_position, width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Optional, TextIO
+from typing import TextIO
 
 BAR_WIDTH = 30
 MIN_BAR_WIDTH = 10
@@ -17,7 +17,7 @@ ELLIPSIS = '...'
 
 # The bar whose line is open on the terminal: anything else printed to the
 # terminal must end that line first (break_line), or it lands on the bar.
-_open_line: Optional['Progress'] = None
+_open_line: 'Progress' | None = None
 
 
 def break_line() -> None:
@@ -83,8 +83,8 @@ class Progress:
     """
 
     def __init__(self, label: str, total: int,
-                 stream: Optional[TextIO] = None,
-                 interval: Optional[float] = None):
+                 stream: TextIO | None = None,
+                 interval: float | None = None):
         self.label = label
         self.total = max(total, 1)
         self.stream = stream if stream is not None else sys.stderr

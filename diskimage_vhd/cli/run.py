@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import gc
 import signal
 import sys
-from typing import Any, Callable, Dict, NoReturn, Optional, Sequence
+from typing import Any, Callable, NoReturn
 
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli import startup
@@ -29,8 +30,8 @@ def _raise_terminated(signum: int, frame: object) -> NoReturn:
     raise Terminated()
 
 
-def run_command(prog: str, body: Callable[[Optional[Sequence[str]]], int],
-                argv: Optional[Sequence[str]] = None) -> int:
+def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
+                argv: Sequence[str] | None = None) -> int:
     """Run a command body, turning every expected failure into one line.
 
     SIGINT and SIGTERM unwind through the body's ``with`` blocks, so an
@@ -38,7 +39,7 @@ def run_command(prog: str, body: Callable[[Optional[Sequence[str]]], int],
     Before and after the body a SIGINT keeps the default action that
     ``startup`` gave it: the process ends, with nothing to clean up.
     """
-    saved: Dict[int, Any] = {}
+    saved: dict[int, Any] = {}
     try:
         saved[signal.SIGTERM] = signal.signal(signal.SIGTERM,
                                               _raise_terminated)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.locator import ParentLocator
@@ -46,7 +45,7 @@ class DynamicHeader(Structure):
         return header
 
     @property
-    def locators(self) -> List[ParentLocator]:
+    def locators(self) -> list[ParentLocator]:
         return parse_locators(self.parent_locators)
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-from typing import List
 
 from diskimage_vhd.format.constants import SECTOR_SIZE
 from diskimage_vhd.format.structure import field
@@ -55,7 +54,7 @@ class ParentLocator(Structure):
         return 0
 
 
-def parse_locators(raw: bytes) -> List[ParentLocator]:
+def parse_locators(raw: bytes) -> list[ParentLocator]:
     """The eight entries packed in a header's ``parent_locators`` field."""
     size = ParentLocator.SIZE  # type: ignore[attr-defined]
     return [ParentLocator.parse(raw[i * size:(i + 1) * size])  # type: ignore

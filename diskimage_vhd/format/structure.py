@@ -16,7 +16,7 @@ by value, a readable ``repr`` and ``replace``.
 from __future__ import annotations
 
 import struct
-from typing import Any, Dict, Tuple, Type, TypeVar
+from typing import Any, TypeVar
 
 from diskimage_vhd.format.checksum import structure_checksum
 
@@ -40,7 +40,7 @@ def field(code: str) -> Any:
 class Structure:
     """What every structure shares; ``FIELDS`` is set by ``structure``."""
 
-    FIELDS: Tuple[str, ...] = ()
+    FIELDS: tuple[str, ...] = ()
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
 
     def __init__(self, *values: Any, **named: Any):
@@ -80,14 +80,14 @@ class Structure:
         return f'{type(self).__name__}({fields})'
 
 
-def structure(cls: Type[T]) -> Type[T]:
+def structure(cls: type[T]) -> type[T]:
     """Give ``cls``, a ``Structure``, its ``FIELDS``, ``SIZE``, ``OFFSETS``,
     ``parse``, ``pack`` and, when it has a ``checksum`` field that covers
     the structure itself (declared with ``SELF_CHECKSUM = True``),
     ``computed_checksum``.  Fields are the annotated class attributes set
     to ``field(code)``, in declaration order.
     """
-    codes: Dict[str, str] = {}
+    codes: dict[str, str] = {}
     for name in cls.__dict__.get('__annotations__', {}):
         declared = cls.__dict__.get(name)
         if isinstance(declared, Field):
@@ -100,7 +100,7 @@ def structure(cls: Type[T]) -> Type[T]:
         offsets[name] = position
         position += struct.calcsize('>' + code)
 
-    def parse(kind: Type[T], data: bytes) -> T:
+    def parse(kind: type[T], data: bytes) -> T:
         """Parse exactly ``SIZE`` bytes; validating is the reader's job."""
         return kind(*layout.unpack(data))
 

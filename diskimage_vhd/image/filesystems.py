@@ -9,7 +9,7 @@ blkid.  Each probe reads a few KiB at most; the names are blkid's.
 from __future__ import annotations
 
 import struct
-from typing import Optional, Protocol
+from typing import Protocol
 
 # ext2/3/4: the superblock is 1024 bytes at 1024; its magic at 0x38.
 EXT_SUPERBLOCK = 1024
@@ -52,7 +52,7 @@ def read_at(disk: Disk, offset: int, length: int) -> bytes:
     return bytes(buffer)
 
 
-def ext_kind(superblock: bytes) -> Optional[str]:
+def ext_kind(superblock: bytes) -> str | None:
     """ext2, ext3, ext4 or jbd (an external journal), from feature flags."""
     if struct.unpack_from('<H', superblock, 0x38)[0] != EXT_MAGIC:
         return None
@@ -75,7 +75,7 @@ def _fat(boot: bytes) -> bool:
     return boot[54:59] in (b'FAT12', b'FAT16') or boot[82:87] == b'FAT32'
 
 
-def identify(disk: Disk, offset: int, size: int) -> Optional[str]:
+def identify(disk: Disk, offset: int, size: int) -> str | None:
     """The file system (blkid's name) at ``offset``, or None if unknown."""
     head = read_at(disk, offset, 4096)
     if head[:4] == XFS_MAGIC:

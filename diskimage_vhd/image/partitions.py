@@ -14,7 +14,6 @@ import dataclasses
 import struct
 import uuid
 import zlib
-from typing import List, Optional, Tuple
 
 from diskimage_vhd.image.filesystems import Disk
 from diskimage_vhd.image.filesystems import identify
@@ -54,7 +53,7 @@ class Partition:
     start: int
     size: int
     type: str
-    filesystem: Optional[str] = None
+    filesystem: str | None = None
     extended: bool = False
 
 
@@ -64,9 +63,9 @@ class PartitionTable:
     file system written straight onto the disk, if any).
     """
 
-    scheme: Optional[str]
-    partitions: Tuple[Partition, ...] = ()
-    whole_disk: Optional[str] = None
+    scheme: str | None
+    partitions: tuple[Partition, ...] = ()
+    whole_disk: str | None = None
 
 
 def read_partition_table(disk: Disk) -> PartitionTable:
@@ -98,7 +97,7 @@ def read_partition_table(disk: Disk) -> PartitionTable:
     return PartitionTable(scheme, tuple(probed))
 
 
-def _mbr_entries(sector: bytes) -> Optional[List[Tuple[int, int, int, int]]]:
+def _mbr_entries(sector: bytes) -> list[tuple[int, int, int, int]] | None:
     """(number, type, first sector, sectors) of the used primary entries,
     or None if the sector is no MBR (a file system's boot sector, zeros).
     """
@@ -122,8 +121,8 @@ def _extent(disk: Disk, number: int, first: int, sectors: int) -> None:
             f'lies outside the {disk.size}-byte disk')
 
 
-def _mbr_partitions(disk: Disk, entries: List[Tuple[int, int, int, int]]
-                    ) -> List[Partition]:
+def _mbr_partitions(disk: Disk, entries: list[tuple[int, int, int, int]]
+                    ) -> list[Partition]:
     partitions = []
     for number, kind, first, sectors in entries:
         _extent(disk, number, first, sectors)
@@ -135,9 +134,9 @@ def _mbr_partitions(disk: Disk, entries: List[Tuple[int, int, int, int]]
     return partitions
 
 
-def _logical(disk: Disk, base: int, length: int) -> List[Partition]:
+def _logical(disk: Disk, base: int, length: int) -> list[Partition]:
     """Follow the EBR chain of the extended partition at ``base``."""
-    logical: List[Partition] = []
+    logical: list[Partition] = []
     ebr = base
     seen = set()
     while ebr not in seen and len(logical) < MAX_LOGICAL:
@@ -160,7 +159,7 @@ def _logical(disk: Disk, base: int, length: int) -> List[Partition]:
     return logical
 
 
-def _gpt_partitions(disk: Disk) -> List[Partition]:
+def _gpt_partitions(disk: Disk) -> list[Partition]:
     """The used entries of the primary GPT, or of the backup if the
     primary is damaged (as parted falls back).
     """
@@ -174,7 +173,7 @@ def _gpt_partitions(disk: Disk) -> List[Partition]:
     raise PartitionTableError('GPT unreadable: ' + '; '.join(problems))
 
 
-def _gpt_entries(disk: Disk, lba: int) -> List[Partition]:
+def _gpt_entries(disk: Disk, lba: int) -> list[Partition]:
     where = 'primary' if lba == 1 else 'backup'
     header = read_at(disk, lba * SECTOR, SECTOR)
     (signature, _revision, header_size, crc, _reserved, current, _backup,

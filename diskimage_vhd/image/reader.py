@@ -10,8 +10,8 @@ claims.
 from __future__ import annotations
 
 import array
+from collections.abc import Iterator
 import os
-from typing import Iterator, Optional
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import NotAVhdError
@@ -67,10 +67,10 @@ class VhdImage(OpenedInput):
     def _load(self) -> None:
         self.file_size = file_size(self.fd)
         self.footer = self._read_footer()
-        self.header: Optional[DynamicHeader] = None
-        self.bat: Optional[array.array] = None
-        self.batmap_header: Optional[BatmapHeader] = None
-        self.batmap: Optional[bytes] = None
+        self.header: DynamicHeader | None = None
+        self.bat: array.array | None = None
+        self.batmap_header: BatmapHeader | None = None
+        self.batmap: bytes | None = None
         # An old tapdisk footer is 511 bytes long: the data ends before it.
         short = self.file_size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1
         self.data_end = self.file_size - c.FOOTER_SIZE + short
@@ -354,7 +354,7 @@ class VhdImage(OpenedInput):
                 break
         return done
 
-    def _partial_bitmap(self, block_start: int) -> Optional[bytes]:
+    def _partial_bitmap(self, block_start: int) -> bytes | None:
         """The block's sector bitmap, or None when it marks every sector."""
         bitmap = pread_full(self.fd, self.bitmap_bytes, block_start)
         return None if covers_whole_block(bitmap, self.block_size) else bitmap

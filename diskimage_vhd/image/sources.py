@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import os
-from typing import Iterator
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.image.opened import OpenedInput

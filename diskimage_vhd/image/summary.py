@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Union
+from typing import Any
 
 from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.format import constants as c
@@ -18,7 +18,7 @@ def _data_bytes(extents) -> int:
     return sum(end - start for start, end in extents)
 
 
-def inspect(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+def inspect(path: str | os.PathLike) -> dict[str, Any]:
     """Describe ``path`` (a VHD of any writer, or a raw image) as a dict."""
     try:
         image = VhdImage(path)
@@ -29,7 +29,7 @@ def inspect(path: Union[str, os.PathLike]) -> Dict[str, Any]:
                     'data_bytes': _data_bytes(raw.data_extents())}
     with image:
         footer = image.footer
-        info: Dict[str, Any] = {
+        info: dict[str, Any] = {
             'path': image.path,
             'format': c.DISK_TYPE_NAMES[footer.disk_type],
             'virtual_size': image.size,

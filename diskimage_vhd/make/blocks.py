@@ -14,9 +14,9 @@ The pieces of a block tile it, ``[0, block_size)``, in order.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from collections import deque
-from typing import (
-    Callable, Deque, Iterator, List, NamedTuple, Optional, Tuple, Union)
+from typing import Callable, NamedTuple, Optional, Union
 
 from diskimage_vhd.image.sources import Source
 from diskimage_vhd.posix.extents import blocks_touched
@@ -69,7 +69,7 @@ Piece = Union[Data, Copy, Zeros]
 
 class Block(NamedTuple):
     index: int
-    pieces: List[Piece]  # tiling the block, in increasing order
+    pieces: list[Piece]  # tiling the block, in increasing order
 
     @property
     def is_zero(self) -> bool:
@@ -113,10 +113,10 @@ class BlockReader:
             expected = index + 1
         yield from self._zero_blocks(expected, count)
 
-    def _touched(self) -> Iterator[Tuple[int, list]]:
+    def _touched(self) -> Iterator[tuple[int, list]]:
         """Each block with extents, its data asked for ``READ_AHEAD`` ahead."""
         will_need = getattr(self._source, 'will_need', None)  # optional
-        ahead: Deque[Tuple[int, list]] = deque()
+        ahead: deque[tuple[int, list]] = deque()
         for touched in blocks_touched(self._source.data_extents(),
                                       self.block_size):
             index, ranges = touched
@@ -132,7 +132,7 @@ class BlockReader:
 
     def _fill(self, index: int, ranges: list) -> Block:
         start = index * self.block_size
-        pieces: List[Piece] = []
+        pieces: list[Piece] = []
         position = 0
         for lo, hi in ranges:
             if lo > position:
@@ -181,7 +181,7 @@ class BlockReader:
         return True
 
     def chunks(self, index: int, piece: Copy, skip: int = 0
-               ) -> Iterator[Tuple[int, memoryview]]:
+               ) -> Iterator[tuple[int, memoryview]]:
         """Read a ``Copy`` piece a chunk at a time.
 
         Yields ``(offset in the piece, bytes)``; each chunk is valid until

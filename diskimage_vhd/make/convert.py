@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
-from typing import (
-    Callable, Dict, NamedTuple, Optional, Sequence, Tuple, TYPE_CHECKING,
-    Union)
+from typing import Callable, NamedTuple, TYPE_CHECKING
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotAVhdError
@@ -54,12 +53,12 @@ class ConversionResult(NamedTuple):
     virtual_size: int
     file_size: int
     allocated_blocks: int
-    unique_id_bytes: Optional[bytes]
-    timestamp: Optional[int]
-    checksums: Dict[str, str]  # of the output, by algorithm, if asked
+    unique_id_bytes: bytes | None
+    timestamp: int | None
+    checksums: dict[str, str]  # of the output, by algorithm, if asked
 
     @property
-    def unique_id(self) -> Optional[uuidlib.UUID]:
+    def unique_id(self) -> uuidlib.UUID | None:
         """The footer's UUID, made on demand: importing ``uuid`` costs a
         conversion's start-up 6 ms (see ``identity.random_unique_id``).
         """
@@ -75,7 +74,7 @@ def _same_file(source: str, destination: str) -> bool:
     return os.path.realpath(source) == os.path.realpath(destination)
 
 
-def _open_source(path: str, declared: Optional[str]) -> tuple:
+def _open_source(path: str, declared: str | None) -> tuple:
     """Open ``path`` as a Source, checking it is what the caller declared."""
     if declared == 'raw':
         return RawSource(path), 'raw'
@@ -97,8 +96,8 @@ def _open_source(path: str, declared: Optional[str]) -> tuple:
     return image, actual
 
 
-def open_input(path: str, source_format: Optional[str],
-               target_format: str) -> Tuple[Source, str]:
+def open_input(path: str, source_format: str | None,
+               target_format: str) -> tuple[Source, str]:
     """Check the formats asked for, open ``path`` and refuse an empty disk."""
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
@@ -136,7 +135,7 @@ def _within_limit(source: Source, size: int, unit: str) -> int:
     return size
 
 
-def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
+def _dynamic_geometry(source: Source, max_size: int | None) -> tuple:
     """Virtual size (whole blocks) and BAT entries for a dynamic target."""
     size = _within_limit(source, blocks_for(source.size) * c.BLOCK_SIZE,
                          '2 MiB blocks')
@@ -152,14 +151,14 @@ def _dynamic_geometry(source: Source, max_size: Optional[int]) -> tuple:
     return size, entries
 
 
-def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike],
-            *, source_format: Optional[str] = None,
+def convert(source: str | os.PathLike, destination: str | os.PathLike,
+            *, source_format: str | None = None,
             target_format: str = 'dynamic', allocate_all: bool = False,
-            max_size: Optional[int] = None,
-            timestamp: Union[str, int, None] = None,
-            unique_id: Optional[uuidlib.UUID] = None,
-            progress: Optional[ProgressCallback] = None,
-            notify: Optional[Notify] = None,
+            max_size: int | None = None,
+            timestamp: str | int | None = None,
+            unique_id: uuidlib.UUID | None = None,
+            progress: ProgressCallback | None = None,
+            notify: Notify | None = None,
             checksums: Sequence[str] = ()) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
@@ -208,7 +207,7 @@ def convert(source: Union[str, os.PathLike], destination: Union[str, os.PathLike
 
 
 def target_size(source: Source, target_format: str,
-                max_size: Optional[int] = None) -> Tuple[int, int]:
+                max_size: int | None = None) -> tuple[int, int]:
     """Virtual size and BAT entries (0 unless dynamic) of the target."""
     if target_format == 'dynamic':
         return _dynamic_geometry(source, max_size)
@@ -218,9 +217,9 @@ def target_size(source: Source, target_format: str,
 
 
 def planned(source: Source, target_format: str, allocate_all: bool,
-            max_size: Optional[int], stamp: Optional[identity.Stamp],
-            progress: Optional[Callable[[int], None]] = None,
-            notify: Optional[Notify] = None) -> Tuple[Plan, Optional[Footer]]:
+            max_size: int | None, stamp: identity.Stamp | None,
+            progress: Callable[[int], None] | None = None,
+            notify: Notify | None = None) -> tuple[Plan, Footer | None]:
     """The layout of the target, and its footer, before writing a byte.
 
     Finding the allocated blocks reads the data extents (the first page of
@@ -244,7 +243,7 @@ def planned(source: Source, target_format: str, allocate_all: bool,
 
 
 def _note_padding(source: Source, target_format: str, size: int,
-                  notify: Optional[Notify]) -> None:
+                  notify: Notify | None) -> None:
     """Say when the target is larger than the source: never silently."""
     if size == source.size or not notify:
         return
@@ -258,10 +257,10 @@ def _note_padding(source: Source, target_format: str, size: int,
 
 
 def _write_forward(source: Source, fd: int, target_format: str,
-                   allocate_all: bool, max_size: Optional[int],
+                   allocate_all: bool, max_size: int | None,
                    stamp: identity.Stamp, report: Callable[[int], None],
-                   notify: Optional[Notify], checksums: Sequence[str]
-                   ) -> Tuple[Written, Optional[Footer], Dict[str, str]]:
+                   notify: Notify | None, checksums: Sequence[str]
+                   ) -> tuple[Written, Footer | None, dict[str, str]]:
     """Plan first, then write front to back, hashing the output on the way."""
     plan, footer = planned(source, target_format, allocate_all, max_size,
                            stamp, notify=notify)
@@ -273,9 +272,9 @@ def _write_forward(source: Source, fd: int, target_format: str,
 
 
 def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
-           max_size: Optional[int], stamp: identity.Stamp,
-           report: Callable[[int], None], notify: Optional[Notify]
-           ) -> Tuple[Written, Optional[Footer]]:
+           max_size: int | None, stamp: identity.Stamp,
+           report: Callable[[int], None], notify: Notify | None
+           ) -> tuple[Written, Footer | None]:
     """Write the data, then stamp the footer from what was written.
 
     The content is hashed only when the UUID is derived from it.

@@ -9,8 +9,8 @@ data extents, never the holes) and, for a reproducible UUID, hashes them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 import os
-from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
@@ -54,7 +54,7 @@ class Hashes:
         for start in range(0, length, len(ZERO_CHUNK)):
             self.update(ZERO_CHUNK[:min(len(ZERO_CHUNK), length - start)])
 
-    def hexdigests(self) -> Dict[str, str]:
+    def hexdigests(self) -> dict[str, str]:
         return {name: digest.hexdigest()
                 for name, digest in self.objects.items()}
 
@@ -62,7 +62,7 @@ class Hashes:
 class StreamSink:
     """Bytes out to a pipe, socket or file, in order, zeros included."""
 
-    def __init__(self, fd: int, hashes: Optional[Hashes] = None):
+    def __init__(self, fd: int, hashes: Hashes | None = None):
         self.fd = fd
         self.hashes = hashes or Hashes()
         self.position = 0
@@ -89,7 +89,7 @@ class FileSink(StreamSink):
     writer's does, so the closing ``fsync`` has little left.
     """
 
-    def __init__(self, fd: int, hashes: Optional[Hashes] = None):
+    def __init__(self, fd: int, hashes: Hashes | None = None):
         super().__init__(fd, hashes)
         self.writeback = Writeback(fd)
 
@@ -113,7 +113,7 @@ class FileSink(StreamSink):
 
 
 def plan_blocks(source: Source, plan: Plan, *, allocate_all: bool = False,
-                digest: Optional[ContentDigest] = None,
+                digest: ContentDigest | None = None,
                 progress: OnProgress = None) -> Plan:
     """Fill ``plan`` with the blocks that hold data, hashing them if asked.
 
@@ -143,14 +143,14 @@ def plan_blocks(source: Source, plan: Plan, *, allocate_all: bool = False,
 class Emitter:
     """Write a plan's regions in order, the data read from the source."""
 
-    def __init__(self, plan: Plan, footer: Optional[Footer], source: Source,
+    def __init__(self, plan: Plan, footer: Footer | None, source: Source,
                  sink: StreamSink, progress: OnProgress = None):
         self.plan = plan
         self.footer = footer
         self.sink = sink
         reader = BlockReader(source, c.BLOCK_SIZE, progress, need_data=True)
         self._blocks: Iterator[Block] = reader.data_blocks()
-        self._next: Optional[Block] = next(self._blocks, None)
+        self._next: Block | None = next(self._blocks, None)
 
     def run(self) -> None:
         footer_bytes = self.footer.pack() if self.footer else b''
@@ -168,7 +168,7 @@ class Emitter:
                 self._data(region.origin, region.end - region.start)
         self.sink.close()
 
-    def _block(self, index: int) -> Optional[Block]:
+    def _block(self, index: int) -> Block | None:
         """The block ``index`` if it has data extents; skip those before it."""
         while self._next is not None and self._next.index < index:
             self._next = next(self._blocks, None)
@@ -194,8 +194,8 @@ class Emitter:
                     self.sink.zeros(stop - piece.start)
 
 
-def emit(plan: Plan, footer: Optional[Footer], source: Source,
-         sink: StreamSink, progress: OnProgress = None) -> Tuple[int, Dict]:
+def emit(plan: Plan, footer: Footer | None, source: Source,
+         sink: StreamSink, progress: OnProgress = None) -> tuple[int, dict]:
     """Write the whole disk to ``sink``; its length and checksums."""
     Emitter(plan, footer, source, sink, progress).run()
     return sink.position, sink.hashes.hexdigests()

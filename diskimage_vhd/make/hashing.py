@@ -11,9 +11,9 @@ block and byte for byte: only where it is computed changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import queue
 import threading
-from typing import Iterator, List, Optional, Tuple
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.image.sources import Source
@@ -42,7 +42,7 @@ class BackgroundDigest:
         self._digest = digest
         self._reader = BlockReader(source, c.BLOCK_SIZE)
         self._queue: queue.Queue = queue.Queue(AHEAD)
-        self._error: Optional[BaseException] = None
+        self._error: BaseException | None = None
         self._stopped = False
         self._thread = threading.Thread(target=self._work, daemon=True,
                                         name='content-digest')
@@ -54,7 +54,7 @@ class BackgroundDigest:
             self._raise()
         if block.is_zero:
             return
-        pieces: List[Piece] = [
+        pieces: list[Piece] = [
             Data(p.start, p.end, memoryview(bytes(p.data)))
             if type(p) is Data else p for p in block.pieces]
         self._queue.put((block.index, pieces))
@@ -80,7 +80,7 @@ class BackgroundDigest:
 
     def _work(self) -> None:
         while True:
-            job: Optional[Tuple[int, List[Piece]]] = self._queue.get()
+            job: tuple[int, list[Piece]] | None = self._queue.get()
             if job is None:
                 return
             if self._error is not None or self._stopped:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 import os
 import struct
 import time
-from typing import (
-    Callable, Iterable, Mapping, NamedTuple, Optional, Sequence,
-    TYPE_CHECKING, Union)
+from typing import Callable, NamedTuple, TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
@@ -32,7 +31,7 @@ NAMESPACE = '5b0f2d0e-7c44-5d6a-9a55-64696d2d7668'
 ReadCopy = Callable[[int, Copy], Iterable[memoryview]]
 
 
-def parse_timestamp(text: Union[str, int]) -> int:
+def parse_timestamp(text: str | int) -> int:
     """Unix seconds from ``1764105425`` or ISO 8601 (``2026-11-25T21:17:05Z``)."""
     if isinstance(text, int):
         return text
@@ -51,9 +50,9 @@ def parse_timestamp(text: Union[str, int]) -> int:
     return int(moment.timestamp())
 
 
-def resolve_timestamp(explicit: Union[str, int, None] = None,
-                      environ: Optional[Mapping[str, str]] = None,
-                      now: Optional[float] = None) -> int:
+def resolve_timestamp(explicit: str | int | None = None,
+                      environ: Mapping[str, str] | None = None,
+                      now: float | None = None) -> int:
     """The Unix time to stamp: explicit, else ``SOURCE_DATE_EPOCH``, else now.
 
     Never in the future (XenServer refuses such disks) and never before the
@@ -85,8 +84,8 @@ def source_date_epoch(environ: Mapping[str, str]) -> int:
     return int(text)
 
 
-def is_reproducible(explicit_timestamp: Union[str, int, None],
-                    environ: Optional[Mapping[str, str]] = None) -> bool:
+def is_reproducible(explicit_timestamp: str | int | None,
+                    environ: Mapping[str, str] | None = None) -> bool:
     """Whether the build asked for reproducible output (``SOURCE_DATE_EPOCH``)."""
     environ = os.environ if environ is None else environ
     return explicit_timestamp is None and bool(environ.get('SOURCE_DATE_EPOCH'))
@@ -113,7 +112,7 @@ class ContentDigest:
         self.add_pieces(block.index, block.pieces)
 
     def add_pieces(self, index: int, pieces: Sequence[Piece],
-                   read: Optional[ReadCopy] = None) -> None:
+                   read: ReadCopy | None = None) -> None:
         """Hash one non-zero block's pieces; ``read`` yields a ``Copy``'s bytes."""
         self._hash.update(struct.pack('>I', index))
         for piece in pieces:
@@ -178,13 +177,13 @@ class Stamp(NamedTuple):
     """
 
     unix_time: int
-    unique_id: Optional[uuid.UUID] = None
+    unique_id: uuid.UUID | None = None
     reproducible: bool = False
 
     @classmethod
-    def resolve(cls, timestamp: Union[str, int, None] = None,
-                unique_id: Optional[uuid.UUID] = None,
-                environ: Optional[Mapping[str, str]] = None) -> Stamp:
+    def resolve(cls, timestamp: str | int | None = None,
+                unique_id: uuid.UUID | None = None,
+                environ: Mapping[str, str] | None = None) -> Stamp:
         return cls(resolve_timestamp(timestamp, environ), unique_id,
                    is_reproducible(timestamp, environ))
 
@@ -193,7 +192,7 @@ class Stamp(NamedTuple):
         return self.unique_id is None and self.reproducible
 
     def footer(self, disk_type: int, size: int,
-               content_digest: Optional[bytes] = None) -> Footer:
+               content_digest: bytes | None = None) -> Footer:
         """The footer to write: the UUID as given, else derived from the
         content when the build is reproducible, else random.
         """

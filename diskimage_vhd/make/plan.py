@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import array
 import bisect
-from typing import Iterator, NamedTuple, Tuple, Union
+from collections.abc import Iterator
+from typing import NamedTuple, Union
 
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import batmap_checksum
@@ -159,7 +160,7 @@ class DynamicPlan:
             set_bit(batmap, index)
         return batmap
 
-    def metadata(self, footer: Footer) -> Iterator[Tuple[int, bytes]]:
+    def metadata(self, footer: Footer) -> Iterator[tuple[int, bytes]]:
         """``(offset, bytes)`` from 0 to the metadata's end, in order:
         footer copy, header, BAT (a chunk at a time), batmap header, batmap.
         """

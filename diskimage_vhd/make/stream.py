@@ -8,9 +8,10 @@ data extents, never the holes) and ``stream`` then writes the very bytes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import os
-from typing import Optional, Sequence, TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
@@ -43,10 +44,10 @@ class Measurement:
     blocks: int  # blocks of the virtual disk (dynamic only; 0 otherwise)
 
 
-def measure(source: Union[str, os.PathLike], *,
-            source_format: Optional[str] = None,
+def measure(source: str | os.PathLike, *,
+            source_format: str | None = None,
             target_format: str = 'dynamic', allocate_all: bool = False,
-            max_size: Optional[int] = None) -> Measurement:
+            max_size: int | None = None) -> Measurement:
     """The exact size of the file ``convert`` would write, and its blocks.
 
     Costs finding the data: the data extents are probed (the first page
@@ -64,14 +65,14 @@ def measure(source: Union[str, os.PathLike], *,
                        plan.blocks if dynamic else 0)
 
 
-def stream(source: Union[str, os.PathLike], fd: int, *,
-           source_format: Optional[str] = None,
+def stream(source: str | os.PathLike, fd: int, *,
+           source_format: str | None = None,
            target_format: str = 'dynamic', allocate_all: bool = False,
-           max_size: Optional[int] = None,
-           timestamp: Union[str, int, None] = None,
-           unique_id: Optional[uuidlib.UUID] = None,
-           progress: Optional[ProgressCallback] = None,
-           notify: Optional[Notify] = None,
+           max_size: int | None = None,
+           timestamp: str | int | None = None,
+           unique_id: uuidlib.UUID | None = None,
+           progress: ProgressCallback | None = None,
+           notify: Notify | None = None,
            checksums: Sequence[str] = (),
            name: str = STDOUT_NAME) -> ConversionResult:
     """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
@@ -114,7 +115,7 @@ def stream(source: Union[str, os.PathLike], fd: int, *,
         timestamp=stamp.unix_time if footer else None, checksums=sums)
 
 
-def _passes(progress: Optional[ProgressCallback], total: int,
+def _passes(progress: ProgressCallback | None, total: int,
             reads_twice: bool) -> tuple:
     """Progress callbacks for the planning pass and the copying pass.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from typing import Optional, TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
@@ -34,13 +34,13 @@ if TYPE_CHECKING:  # uuid is imported where a UUID object is made
 class _Image:
     """What every view of one VHD shares: the source, plan and footer."""
 
-    def __init__(self, source: Source, plan: Plan, footer: Optional[Footer]):
+    def __init__(self, source: Source, plan: Plan, footer: Footer | None):
         self.source = source
         self.plan = plan
         self.footer = footer
         self.footer_bytes = footer.pack() if footer else b''
         self.views = 0
-        self._metadata: Optional[bytes] = None
+        self._metadata: bytes | None = None
         self._lock = threading.Lock()
 
     @property
@@ -97,14 +97,14 @@ class VhdFile(io.RawIOBase):
     to the end checks it did not.
     """
 
-    def __init__(self, source: Union[str, os.PathLike], *,
-                 source_format: Optional[str] = None,
+    def __init__(self, source: str | os.PathLike, *,
+                 source_format: str | None = None,
                  target_format: str = 'dynamic', allocate_all: bool = False,
-                 max_size: Optional[int] = None,
-                 timestamp: Union[str, int, None] = None,
-                 unique_id: Optional[uuidlib.UUID] = None,
-                 _image: Optional[_Image] = None, _start: int = 0,
-                 _length: Optional[int] = None):
+                 max_size: int | None = None,
+                 timestamp: str | int | None = None,
+                 unique_id: uuidlib.UUID | None = None,
+                 _image: _Image | None = None, _start: int = 0,
+                 _length: int | None = None):
         super().__init__()
         if _image is None:
             stamp = identity.Stamp.resolve(timestamp, unique_id)
@@ -125,7 +125,7 @@ class VhdFile(io.RawIOBase):
         self._position = 0
 
     @property
-    def footer(self) -> Optional[Footer]:
+    def footer(self) -> Footer | None:
         """The footer (UUID, timestamp) of the VHD; None for a raw target."""
         return self._image.footer
 
@@ -159,7 +159,7 @@ class VhdFile(io.RawIOBase):
         self._position = base + offset
         return self._position
 
-    def readinto(self, buffer: Union[bytearray, memoryview]) -> int:
+    def readinto(self, buffer: bytearray | memoryview) -> int:
         self._check_open()
         view = memoryview(buffer).cast('B')
         length = max(0, min(len(view), self.size - self._position))

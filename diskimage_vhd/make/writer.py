@@ -10,7 +10,7 @@ how, and the data goes out in one pass.
 from __future__ import annotations
 
 import os
-from typing import List, NamedTuple, Optional, TYPE_CHECKING
+from typing import NamedTuple, TYPE_CHECKING
 
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
@@ -36,15 +36,15 @@ class Written(NamedTuple):
 
     virtual_size: int
     file_size: int
-    plan: Optional[DynamicPlan] = None  # dynamic disks only
-    digest: Optional[bytes] = None  # when a ContentDigest was given
+    plan: DynamicPlan | None = None  # dynamic disks only
+    digest: bytes | None = None  # when a ContentDigest was given
 
     @property
     def allocated_blocks(self) -> int:
         return self.plan.allocated_blocks if self.plan else 0
 
 
-def write_vector(fd: int, parts: List[memoryview], offset: int) -> None:
+def write_vector(fd: int, parts: list[memoryview], offset: int) -> None:
     """Contiguous ``parts`` in one ``pwritev``, finishing any short write."""
     written = os.pwritev(fd, parts, offset)
     for part in parts:
@@ -92,7 +92,7 @@ def write_block(fd: int, reader: BlockReader, block: Block,
 
 
 def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
-                  allocate_all: bool, digest: Optional[ContentDigest] = None,
+                  allocate_all: bool, digest: ContentDigest | None = None,
                   progress: OnProgress = None) -> Written:
     """Write ``source``'s blocks to ``fd`` as libvhd lays them out.
 
@@ -124,8 +124,8 @@ def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
             hasher.close()
 
 
-def _hasher(digest: Optional[ContentDigest],
-            source: Source) -> Optional[BackgroundDigest]:
+def _hasher(digest: ContentDigest | None,
+            source: Source) -> BackgroundDigest | None:
     """A worker hashing beside the copy, if a digest is wanted (imported
     here: a conversion without one needs neither threads nor queues).
     """
@@ -146,7 +146,7 @@ def finish_dynamic(fd: int, plan: DynamicPlan, footer: Footer) -> None:
 
 
 def write_plain(source: Source, fd: int, size: int, *,
-                digest: Optional[ContentDigest] = None,
+                digest: ContentDigest | None = None,
                 progress: OnProgress = None) -> Written:
     """Write the first ``size`` bytes of ``source`` as a sparse flat file.
 
@@ -165,7 +165,7 @@ def write_plain(source: Source, fd: int, size: int, *,
 
 def _write_plain(reader: BlockReader, fd: int, size: int,
                  writeback: Writeback,
-                 hasher: Optional[BackgroundDigest]) -> Optional[bytes]:
+                 hasher: BackgroundDigest | None) -> bytes | None:
     for block in reader.data_blocks():
         if hasher is not None:
             hasher.add(block)

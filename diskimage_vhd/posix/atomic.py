@@ -6,7 +6,6 @@ import errno
 import os
 import re
 import stat
-from typing import Optional
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
@@ -50,8 +49,8 @@ class AtomicOutput:
         self.destination = os.fspath(destination)
         self.directory = os.path.dirname(os.path.abspath(self.destination))
         self.fd = -1
-        self.temporary: Optional[str] = None
-        self.replaced: Optional[os.stat_result] = None
+        self.temporary: str | None = None
+        self.replaced: os.stat_result | None = None
 
     def __enter__(self) -> AtomicOutput:
         if not os.path.isdir(self.directory):
@@ -76,7 +75,7 @@ class AtomicOutput:
             self._open_named()
         return self
 
-    def _check_destination(self) -> Optional[os.stat_result]:
+    def _check_destination(self) -> os.stat_result | None:
         """Refuse to rename over anything but a regular file; return its stat.
 
         Replacing ``/dev/null`` (or a FIFO a pipeline reads) with a regular

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import errno
 import os
-from typing import Iterator, Tuple
 
-Extent = Tuple[int, int]  # [start, end) in bytes
+Extent = tuple[int, int]  # [start, end) in bytes
 
 
 def data_extents(fd: int, start: int, end: int) -> Iterator[Extent]:
@@ -34,7 +34,7 @@ def data_extents(fd: int, start: int, end: int) -> Iterator[Extent]:
 
 
 def blocks_touched(extents: Iterator[Extent], block_size: int
-                   ) -> Iterator[Tuple[int, list]]:
+                   ) -> Iterator[tuple[int, list]]:
     """Group extents by block: yield ``(block_index, [(start, end), ...])``.
 
     Ranges are clipped to their block and given relative to the block start,

@@ -8,7 +8,7 @@ import errno
 import mmap
 import os
 import stat
-from typing import Any, List, Tuple
+from typing import Any
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotRegularFileError
@@ -95,7 +95,7 @@ def open_in_place(path: str) -> int:
     return fd
 
 
-def file_identity(fd: int) -> Tuple[int, int]:
+def file_identity(fd: int) -> tuple[int, int]:
     """Size and modification time: what any write or truncation changes."""
     return file_size(fd), os.fstat(fd).st_mtime_ns
 
@@ -113,7 +113,7 @@ def pread_full(fd: int, length: int, offset: int) -> bytes:
     """
     if offset + length >= MAX_OFFSET:
         return b''
-    parts: List[bytes] = []
+    parts: list[bytes] = []
     got = 0
     while got < length:
         data = os.pread(fd, min(length - got, 1 << 24), offset + got)

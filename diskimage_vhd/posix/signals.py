@@ -11,10 +11,10 @@ the work finished, and the signal came too late to stop it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import contextlib
 import signal
 import threading
-from typing import Iterator
 
 HELD = frozenset((signal.SIGINT, signal.SIGTERM))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Callable, Dict, List
+from typing import Callable
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.vhdutil.options import parse
@@ -20,9 +20,9 @@ USAGE = ('options: -n <file> [-i ignore missing primary footers] '
          '[-p check parents] [-b check bitmaps] [-h help]')
 
 
-def run(args: List[str], out: Callable[[str], None],
+def run(args: list[str], out: Callable[[str], None],
         err_out: Callable[[str], None]) -> int:
-    found: Dict[str, str] = parse(args, SPEC, SUPPORTED)
+    found: dict[str, str] = parse(args, SPEC, SUPPORTED)
     name = found.get('n')
     if name is None or ('b' in found and 'B' in found):
         raise Usage()

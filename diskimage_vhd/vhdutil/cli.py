@@ -8,11 +8,12 @@ every other blktap subcommand is refused by name, so nothing pretends.
 from __future__ import annotations
 
 # First, before anything slow: a SIGINT during start-up ends quietly.
+from collections.abc import Sequence
 from diskimage_vhd.cli import startup  # noqa: F401
 import errno
 import importlib
 import sys
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable
 
 from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
@@ -21,7 +22,7 @@ from diskimage_vhd.vhdutil.options import NotProvided
 from diskimage_vhd.vhdutil.options import Usage
 
 PROG = 'vhd-util'
-Runner = Callable[[List[str]], int]
+Runner = Callable[[list[str]], int]
 # blktap's vhd-util subcommands that this drop-in does not implement.
 NOT_PROVIDED = ('snapshot', 'set', 'repair', 'resize', 'fill', 'coalesce',
                 'modify', 'scan', 'revert', 'key', 'copy', 'journal')
@@ -49,7 +50,7 @@ SUMMARIES = {
 WITH_ERRORS = ('convert', 'check', 'read')
 
 
-def command(name: str) -> Tuple[Runner, str]:
+def command(name: str) -> tuple[Runner, str]:
     """The runner and usage text of command ``name`` (one of SUMMARIES)."""
     module = importlib.import_module(f'diskimage_vhd.vhdutil.{name}')
     if name in WITH_ERRORS:
@@ -70,7 +71,7 @@ def help_text() -> str:
     return '\n'.join(lines)
 
 
-def _main(argv: Optional[Sequence[str]]) -> int:
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     args = [arg for arg in args if arg != '--debug']  # vhd-util ignores it
     if not args or args[0] in ('-h', '--help', 'help'):
@@ -102,7 +103,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         return errno.EINVAL
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vhd-util`` console script."""
     if hasattr(sys.stdout, 'reconfigure'):
         # Print bytes from disk headers as vhd-util does, whatever the locale.

@@ -9,9 +9,10 @@ unsupported pair is an error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import errno
 import os
-from typing import Callable, Dict, List, Mapping, Optional, TYPE_CHECKING
+from typing import Callable, TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
@@ -53,7 +54,7 @@ TRUE = ('1', 'true', 'yes', 'on')
 FALSE = ('', '0', 'false', 'no', 'off')
 
 
-def environment_options(environ: Mapping[str, str]) -> Dict[str, object]:
+def environment_options(environ: Mapping[str, str]) -> dict[str, object]:
     """``DIB_VHD_ALLOCATE_ALL`` and ``DIB_VHD_MAX_SIZE`` (a plain number is MiB)."""
     given = environ.get('DIB_VHD_ALLOCATE_ALL', '')
     flag = given.strip().lower()
@@ -72,7 +73,7 @@ def environment_options(environ: Mapping[str, str]) -> Dict[str, object]:
     return {'allocate_all': allocate_all, 'max_size': max_size}
 
 
-def ends_in_footer(path: str) -> Optional[Footer]:
+def ends_in_footer(path: str) -> Footer | None:
     """The valid VHD footer the file ends with, if any."""
     fd = open_input(path)
     try:
@@ -81,8 +82,8 @@ def ends_in_footer(path: str) -> Optional[Footer]:
         os.close(fd)
 
 
-def raw_to_fixed(source: str, target: str, timestamp: Optional[str],
-                 unique_id: Optional[uuidlib.UUID],
+def raw_to_fixed(source: str, target: str, timestamp: str | None,
+                 unique_id: uuidlib.UUID | None,
                  say: Callable[[str], None], warn: Callable[[str], None]) -> None:
     """Append a fixed footer to ``source`` in place, then rename it.
 
@@ -141,7 +142,7 @@ def fixed_to_raw(source: str, target: str, say: Callable[[str], None]) -> None:
 
 
 def via_backup(source: str, target: str, source_format: str,
-               target_format: str, options: Dict[str, object],
+               target_format: str, options: dict[str, object],
                say: Callable[[str], None]) -> None:
     """Rename ``source`` to ``source.bak``, convert it to ``target``.
 
@@ -167,9 +168,9 @@ def via_backup(source: str, target: str, source_format: str,
         f'{backup}')
 
 
-def run(args: List[str], out: Callable[[str], None],
+def run(args: list[str], out: Callable[[str], None],
         err_out: Callable[[str], None],
-        environ: Optional[Mapping[str, str]] = None) -> int:
+        environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
     found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     if not all(key in found for key in 'iost'):

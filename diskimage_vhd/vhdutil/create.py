@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Callable, List, Optional, TYPE_CHECKING
+from typing import Callable, TYPE_CHECKING
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
@@ -38,8 +38,8 @@ MiB = 1024 * 1024
 
 
 def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
-           timestamp: Optional[str] = None,
-           unique_id: Optional[uuidlib.UUID] = None) -> None:
+           timestamp: str | None = None,
+           unique_id: uuidlib.UUID | None = None) -> None:
     """Write the disk ``vhd_create`` would write, atomically."""
     size = blocks_for(size_mb * MiB) * c.BLOCK_SIZE
     reserved = blocks_for(max(metadata_mb, size_mb) * MiB) * c.BLOCK_SIZE
@@ -80,7 +80,7 @@ def _write_fixed(fd: int, data_size: int, footer: Footer) -> None:
     write_all(fd, footer.pack(), data_size)
 
 
-def run(args: List[str], out: Callable[[str], None]) -> int:
+def run(args: list[str], out: Callable[[str], None]) -> int:
     found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     name = found.get('n')
     if name is None or ('s' not in found and 'S' not in found):

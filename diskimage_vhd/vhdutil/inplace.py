@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Optional
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
@@ -28,7 +27,7 @@ from diskimage_vhd.posix import signals
 KEPT = 'left as it was'
 
 
-def footer_at_end(fd: int) -> Optional[Footer]:
+def footer_at_end(fd: int) -> Footer | None:
     """The valid VHD footer the file ends with, if any."""
     size = file_size(fd)
     if size < c.FOOTER_SIZE:
@@ -46,7 +45,7 @@ def check_target(source: str, target: str, source_device: int) -> None:
     system still refuses the rename); those are undone after the fact.
     """
     try:
-        mode: Optional[int] = os.stat(target).st_mode
+        mode: int | None = os.stat(target).st_mode
     except FileNotFoundError:
         mode = None
     except OSError as error:
@@ -85,7 +84,7 @@ def _rename(source: str, target: str) -> None:
                                f'{describe_os_error(error)}') from None
 
 
-def _cut(fd: int, size: int) -> Optional[OSError]:
+def _cut(fd: int, size: int) -> OSError | None:
     """Truncate IN back to ``size``; the error if that failed."""
     try:
         os.ftruncate(fd, size)

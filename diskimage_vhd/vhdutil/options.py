@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import errno
 import getopt
-from typing import Dict, List, Optional, Sequence
 
 
 # The options this drop-in adds to vhd-util's (convert, create), so that
@@ -25,8 +25,8 @@ class NotProvided(Exception):
     """An option of the real vhd-util that diskimage-vhd does not implement."""
 
 
-def parse(args: Sequence[str], spec: str, supported: Optional[str] = None,
-          long_options: Sequence[str] = ()) -> Dict[str, str]:
+def parse(args: Sequence[str], spec: str, supported: str | None = None,
+          long_options: Sequence[str] = ()) -> dict[str, str]:
     """Parse ``args`` against a getopt ``spec``; the last value of each wins.
 
     Options in ``spec`` but not in ``supported`` raise NotProvided, so a
@@ -41,7 +41,7 @@ def parse(args: Sequence[str], spec: str, supported: Optional[str] = None,
         raise Usage(reason=str(error)) from None
     if rest:
         raise Usage(reason=f'unexpected argument {rest[0]!r}')
-    found: Dict[str, str] = {}
+    found: dict[str, str] = {}
     for flag, value in pairs:
         key = flag.lstrip('-')
         if key in ('h', 'help'):
@@ -54,7 +54,7 @@ def parse(args: Sequence[str], spec: str, supported: Optional[str] = None,
 
 def number(text: str) -> int:
     """``strtoull(text, NULL, 10)``: leading digits, 0 if there are none."""
-    digits: List[str] = []
+    digits: list[str] = []
     for char in text.strip():
         if not char.isdigit():
             break

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Callable, Dict, List, Tuple
+from typing import Callable
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
@@ -61,7 +61,7 @@ def chain_depth(vhd: libvhd.Vhd) -> int:
     """
     depth = 1
     current = vhd
-    opened: List[libvhd.Vhd] = []
+    opened: list[libvhd.Vhd] = []
     seen = {_identity(vhd)}
     try:
         while current.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
@@ -82,14 +82,14 @@ def chain_depth(vhd: libvhd.Vhd) -> int:
             disk.close()
 
 
-def _identity(vhd: libvhd.Vhd) -> Tuple[int, int]:
+def _identity(vhd: libvhd.Vhd) -> tuple[int, int]:
     """The file behind an open disk, whatever path reached it."""
     status = os.fstat(vhd.fd)
     return status.st_dev, status.st_ino
 
 
-def run(args: List[str], out: Callable[[str], None]) -> int:
-    found: Dict[str, str] = parse(args, SPEC)
+def run(args: list[str], out: Callable[[str], None]) -> int:
+    found: dict[str, str] = parse(args, SPEC)
     name = found.get('n')
     if name is None:
         raise Usage()
@@ -135,7 +135,7 @@ def run(args: List[str], out: Callable[[str], None]) -> int:
     return err
 
 
-def _field(found: Dict[str, str], flag: str, label: str, what: str,
+def _field(found: dict[str, str], flag: str, label: str, what: str,
            get: Callable[[], int], out: Callable[[str], None],
            err: int) -> int:
     if flag not in found:

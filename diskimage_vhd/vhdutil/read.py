@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-from typing import Callable, Dict, List
+from typing import Callable
 
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format import constants as c
@@ -36,9 +36,9 @@ def bat_entry(vhd: libvhd.Vhd, block: int) -> int:
     return batlib.decode(data)[0] if len(data) == 4 else c.UNALLOCATED
 
 
-def run(args: List[str], out: Callable[[str], None],
+def run(args: list[str], out: Callable[[str], None],
         err_out: Callable[[str], None]) -> int:
-    found: Dict[str, str] = parse(args, SPEC, SUPPORTED)
+    found: dict[str, str] = parse(args, SPEC, SUPPORTED)
     name = found.get('n')
     if name is None:
         raise Usage()

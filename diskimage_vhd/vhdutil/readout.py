@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import List, Optional
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.creators import HOST_OS_NAMES
@@ -51,7 +50,7 @@ def c_string(raw: bytes) -> str:
     return raw.split(b'\0', 1)[0].decode('ascii', 'surrogateescape')
 
 
-def footer_lines(footer: Footer, hexadecimal: bool = False) -> List[str]:
+def footer_lines(footer: Footer, hexadecimal: bool = False) -> list[str]:
     """``vhd_print_footer``."""
     x = hexadecimal
     features = footer.features
@@ -96,7 +95,7 @@ def footer_lines(footer: Footer, hexadecimal: bool = False) -> List[str]:
 
 
 def header_lines(vhd: libvhd.Vhd, header: DynamicHeader,
-                 hexadecimal: bool = False) -> List[str]:
+                 hexadecimal: bool = False) -> list[str]:
     """``vhd_print_header``."""
     x = hexadecimal
     name = libvhd.decode_parent_name(_with_header(vhd, header))
@@ -128,7 +127,7 @@ def _with_header(vhd: libvhd.Vhd, header: DynamicHeader) -> libvhd.Vhd:
     return libvhd.Vhd(vhd.path, vhd.fd, vhd.file_size, vhd.footer, header)
 
 
-def locator_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> List[str]:
+def locator_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> list[str]:
     """``vhd_print_parent_locators`` (differencing disks only)."""
     assert vhd.header is not None
     lines = ['VHD Parent Locators:', '--------------------']
@@ -153,7 +152,7 @@ def locator_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> List[str]:
 
 
 def batmap_lines(vhd: libvhd.Vhd, batmap: libvhd.Batmap,
-                 hexadecimal: bool = False) -> List[str]:
+                 hexadecimal: bool = False) -> list[str]:
     """``vhd_print_batmap_header``."""
     header = batmap.header
     computed = batmap.computed_checksum
@@ -169,7 +168,7 @@ def batmap_lines(vhd: libvhd.Vhd, batmap: libvhd.Batmap,
     ]
 
 
-def headers_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> List[str]:
+def headers_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> list[str]:
     """``vhd_print_headers``: all of ``read -p``."""
     lines = footer_lines(vhd.footer, hexadecimal)
     if vhd.is_dynamic and vhd.header is not None:
@@ -186,7 +185,7 @@ def headers_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> List[str]:
     return lines
 
 
-def dump_lines(path: str, hexadecimal: bool = False) -> List[str]:
+def dump_lines(path: str, hexadecimal: bool = False) -> list[str]:
     """``vhd_dump_headers``: what ``read`` shows of a file it cannot open.
 
     Like libvhd it keeps the last footer it tried (the copy at offset 0)
@@ -223,5 +222,5 @@ def _last_footer(fd: int, size: int) -> Footer:
         return libvhd.read_footer(fd, size)
     except libvhd.LibvhdError:
         pass
-    data: Optional[bytes] = pread_full(fd, 512, 0)
+    data: bytes | None = pread_full(fd, 512, 0)
     return Footer.parse((data or b'').ljust(512, b'\0'))

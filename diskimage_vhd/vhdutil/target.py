@@ -8,7 +8,8 @@ from the cause.  ``none`` turns the check off.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Callable
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import UsageError
@@ -19,7 +20,7 @@ DEFAULT = 'xenserver'
 OFF = 'none'
 
 
-def dib_target(environ: Mapping[str, str]) -> Optional[str]:
+def dib_target(environ: Mapping[str, str]) -> str | None:
     """The target named by ``DIB_VHD_TARGET``, or None for ``none``."""
     value = environ.get(VARIABLE, '').strip().lower() or DEFAULT
     if value == OFF:

@@ -8,10 +8,10 @@ Reads are bounded: the BAT is streamed in chunks, never loaded whole.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 import dataclasses
 import errno
 import os
-from typing import Iterator, Optional, Sequence, Tuple
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
@@ -49,7 +49,7 @@ class LibvhdError(Exception):
     """
 
     def __init__(self, code: int, reason: str = '', *,
-                 kind: Optional[str] = None, locator: Optional[int] = None):
+                 kind: str | None = None, locator: int | None = None):
         self.errno = code
         self.reason = reason or os.strerror(code)
         self.kind = kind
@@ -81,7 +81,7 @@ def footer_usable(footer: Footer) -> bool:
             and footer.checksum_ok())
 
 
-def header_problem(header: DynamicHeader) -> Optional[LibvhdError]:
+def header_problem(header: DynamicHeader) -> LibvhdError | None:
     """``vhd_validate_header``: why it fails, or None."""
     reason = None
     if header.cookie != c.HEADER_COOKIE:
@@ -110,7 +110,7 @@ class Vhd(OpenFile):
     fd: int
     file_size: int
     footer: Footer
-    header: Optional[DynamicHeader] = None
+    header: DynamicHeader | None = None
 
     @property
     def is_dynamic(self) -> bool:
@@ -149,7 +149,7 @@ def open_fd(path: str) -> int:
 
 def read_footer(fd: int, size: int) -> Footer:
     """``vhd_read_footer``: the end, else a 511-byte short footer, else 0."""
-    last: Optional[Footer] = None
+    last: Footer | None = None
     for offset, length in ((size - 512, 512), (size - 511, 511), (0, 512)):
         if offset < 0:
             continue  # the seek fails with EINVAL: try the next place
@@ -246,7 +246,7 @@ def read_batmap(vhd: Vhd) -> Batmap:
     return batmap
 
 
-def end_of_headers(vhd: Vhd, batmap: Optional[Batmap] = None) -> int:
+def end_of_headers(vhd: Vhd, batmap: Batmap | None = None) -> int:
     """``vhd_end_of_headers``: the first byte that is not metadata."""
     header = vhd.header
     assert header is not None
@@ -282,7 +282,7 @@ def check_bat_readable(vhd: Vhd) -> None:
         raise LibvhdError(code, 'BAT runs past the end of the file')
 
 
-def iter_bat(vhd: Vhd, start: int = 0) -> Iterator[Tuple[int, Sequence[int]]]:
+def iter_bat(vhd: Vhd, start: int = 0) -> Iterator[tuple[int, Sequence[int]]]:
     """Yield ``(first_index, entries)`` chunks of the current blocks' BAT."""
     header = vhd.header
     assert header is not None
@@ -300,7 +300,7 @@ def _read_entries(vhd: Vhd, first: int, number: int) -> Sequence[int]:
     return batlib.decode(data.ljust(size, b'\0'))
 
 
-def bat_summary(vhd: Vhd) -> Tuple[int, int]:
+def bat_summary(vhd: Vhd) -> tuple[int, int]:
     """How many current blocks are allocated, and the highest sector an
     allocated entry names: what ``query -a`` and ``-s`` need.
 
@@ -339,7 +339,7 @@ def end_of_data(vhd: Vhd) -> int:
     return end * c.SECTOR_SIZE
 
 
-def decode_parent_name(vhd: Vhd) -> Optional[str]:
+def decode_parent_name(vhd: Vhd) -> str | None:
     """``vhd_header_decode_parent``: UTF-16 (BE, or any for tap 0.1) to ASCII."""
     assert vhd.header is not None
     raw = vhd.header.parent_unicode_name

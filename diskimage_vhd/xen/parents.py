@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Optional
 
 from diskimage_vhd.format.locator import ParentLocator
 from diskimage_vhd.format.locator import PATH_CODES
@@ -27,7 +26,7 @@ class ParentNotFound(Exception):
         self.errno = code
 
 
-def read_locator(vhd: libvhd.Vhd, locator: ParentLocator) -> Optional[str]:
+def read_locator(vhd: libvhd.Vhd, locator: ParentLocator) -> str | None:
     """``vhd_parent_locator_read``: the parent path a locator holds."""
     size = locator.data_bytes
     if size <= 0 or locator.code not in PATH_CODES:

@@ -11,7 +11,6 @@ object.  The image's Glance properties follow from these.
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
@@ -55,7 +54,7 @@ def _describe(table: PartitionTable) -> str:
                      for p in table.partitions)
 
 
-def _kind(filesystem: Optional[str], extended: bool = False) -> str:
+def _kind(filesystem: str | None, extended: bool = False) -> str:
     if extended:
         return 'extended'
     return filesystem or 'unknown file system'
@@ -97,7 +96,7 @@ def auto_disk_config(image: VhdImage) -> AutoDiskConfig:
                                      f'({error.problem})')
 
 
-def disk_findings(image: VhdImage) -> List[Finding]:
+def disk_findings(image: VhdImage) -> list[Finding]:
     """nova's _check_vdi_size, from the file's physical size."""
     physical = image.file_size
     smallest = max(0, ceil_div(physical, GIB) - FUDGE_GIB)
@@ -109,7 +108,7 @@ def disk_findings(image: VhdImage) -> List[Finding]:
         f'flavours with a root disk of {smallest} GiB or more take it')]
 
 
-def upload_findings(file_size: int) -> List[Finding]:
+def upload_findings(file_size: int) -> list[Finding]:
     """Cloud Files' object limit."""
     if file_size <= CLOUD_FILES_OBJECT:
         return []

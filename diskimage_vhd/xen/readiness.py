@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import List, Optional
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -58,8 +57,8 @@ PLAIN_CHECK_CODES = ('creator-not-tap', 'fixed-disk', 'no-batmap',
                      'too-large')
 
 
-def footer_findings(footer: Footer, batmap_present: Optional[bool],
-                    now: float) -> List[Finding]:
+def footer_findings(footer: Footer, batmap_present: bool | None,
+                    now: float) -> list[Finding]:
     """The rules read from the footer (and whether a batmap was found).
 
     ``batmap_present`` is None when nobody looked (the file was unreadable
@@ -123,8 +122,8 @@ def footer_findings(footer: Footer, batmap_present: Optional[bool],
     return found
 
 
-def readiness_warnings(footer: Footer, batmap_present: Optional[bool],
-                       now: float) -> List[str]:
+def readiness_warnings(footer: Footer, batmap_present: bool | None,
+                       now: float) -> list[str]:
     """What XenServer (or Rackspace) will mind though vhd-util check passes:
     the messages ``check`` without ``--for`` prints as warnings.
     """

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Dict, List, Optional, Union
 
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
@@ -39,29 +38,29 @@ class Readiness:
 
     target: str
     report: CheckReport
-    findings: List[Finding]
-    image_properties: Dict[str, Union[str, int]]
+    findings: list[Finding]
+    image_properties: dict[str, str | int]
 
-    def at(self, level: Level) -> List[Finding]:
+    def at(self, level: Level) -> list[Finding]:
         return [f for f in self.findings if f.level is level]
 
     @property
-    def problems(self) -> List[Finding]:
+    def problems(self) -> list[Finding]:
         return self.at(Level.PROBLEM)
 
     @property
-    def warnings(self) -> List[Finding]:
+    def warnings(self) -> list[Finding]:
         return self.at(Level.WARNING)
 
     @property
-    def notes(self) -> List[Finding]:
+    def notes(self) -> list[Finding]:
         return self.at(Level.NOTE)
 
     @property
     def ready(self) -> bool:
         return not self.problems
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         """``check --json``'s keys, plus the target's; ``warnings`` become
         objects with a code, as ``problems`` and ``notes`` are.
         """
@@ -76,8 +75,8 @@ class Readiness:
         return result
 
 
-def assess(path: Union[str, os.PathLike], target: str,
-           now: Optional[float] = None,
+def assess(path: str | os.PathLike, target: str,
+           now: float | None = None,
            check_bitmaps: bool = False) -> Readiness:
     """Apply every rule of ``target`` to the VHD at ``path``.
 
@@ -88,7 +87,7 @@ def assess(path: Union[str, os.PathLike], target: str,
     path = os.fspath(path)
     now = time.time() if now is None else now
     report = check(path, check_bitmaps=check_bitmaps, now=now, readable=True)
-    findings: List[Finding] = []
+    findings: list[Finding] = []
     if not report.valid:
         detail = f' ({report.detail})' if report.detail else ''
         findings.append(Finding(
@@ -96,7 +95,7 @@ def assess(path: Union[str, os.PathLike], target: str,
             f'vhd-util check fails: {report.error}{detail}',
             'the os-xenapi import plugin refuses it (_validate_vhd): '
             'convert the image again'))
-    auto: Optional[rackspace.AutoDiskConfig] = None  # judged for rackspace
+    auto: rackspace.AutoDiskConfig | None = None  # judged for rackspace
     try:
         image = VhdImage(path)
     except VhdError as error:
@@ -119,7 +118,7 @@ def assess(path: Union[str, os.PathLike], target: str,
                 findings += rackspace.disk_findings(image)
                 auto = rackspace.auto_disk_config(image)
     size = footer.current_size if footer is not None else 0
-    properties: Dict[str, Union[str, int]] = {
+    properties: dict[str, str | int] = {
         'disk_format': 'vhd', 'container_format': 'ovf',
         'min_disk': ceil_div(size, GIB)}
     if auto is not None:
@@ -134,7 +133,7 @@ def assess(path: Union[str, os.PathLike], target: str,
     return Readiness(target, report, findings, properties)
 
 
-def properties_note(properties: Dict[str, Union[str, int]]) -> Finding:
+def properties_note(properties: dict[str, str | int]) -> Finding:
     """The Glance properties to upload with, as a note."""
     listed = ' '.join(f'{key}={value}' for key, value in properties.items())
     return Finding(Level.NOTE, 'image-properties',
@@ -142,7 +141,7 @@ def properties_note(properties: Dict[str, Union[str, int]]) -> Finding:
                    'min_disk is the virtual size in GiB, rounded up')
 
 
-def _raw_footer(path: str) -> Optional[Footer]:
+def _raw_footer(path: str) -> Footer | None:
     """The last 512 bytes as a footer, for a file the reader refuses."""
     fd = open_input(path)
     try:
@@ -159,7 +158,7 @@ def _raw_footer(path: str) -> Optional[Footer]:
 
 
 def report_lines(readiness: Readiness, path: str,
-                 quiet: bool = False) -> List[str]:
+                 quiet: bool = False) -> list[str]:
     """One line a finding, worst first, then the verdict: for people.
 
     ``quiet`` keeps only the problems, and the verdict when there are some.

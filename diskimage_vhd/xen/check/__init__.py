@@ -22,7 +22,6 @@ import dataclasses
 import errno
 import os
 import time
-from typing import Dict, List, Optional
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import NotRegularFileError
@@ -54,16 +53,16 @@ class CheckReport:
     """
 
     path: str
-    problem: Optional[Problem] = None
-    warnings: List[str] = dataclasses.field(default_factory=list)
-    disk_type: Optional[str] = None
+    problem: Problem | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    disk_type: str | None = None
 
     @property
     def valid(self) -> bool:
         return self.problem is None
 
     @property
-    def error(self) -> Optional[str]:
+    def error(self) -> str | None:
         """The line vhd-util prints for the problem."""
         return self.problem.message if self.problem else None
 
@@ -73,10 +72,10 @@ class CheckReport:
         return self.problem.errno if self.problem else 0
 
     @property
-    def detail(self) -> Optional[str]:
+    def detail(self) -> str | None:
         return self.problem.detail if self.problem else None
 
-    def to_dict(self) -> Dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         return {'path': self.path, 'valid': self.valid, 'error': self.error,
                 'code': self.problem.code if self.problem else None,
                 'detail': self.detail, 'warnings': list(self.warnings),
@@ -84,7 +83,7 @@ class CheckReport:
 
 
 def check(path: str | os.PathLike[str], check_bitmaps: bool = False,
-          now: Optional[float] = None, *, ignore_footer: bool = False,
+          now: float | None = None, *, ignore_footer: bool = False,
           ignore_timestamps: bool = False, skip_overlaps: bool = False,
           ignore_parent_uuid: bool = False,
           readable: bool = False) -> CheckReport:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import array
 import bisect
+from collections.abc import Iterator
 import errno
 import re
-from typing import Iterator, Optional, Tuple
 
 from diskimage_vhd.format.bitmap import bit_is_set
 from diskimage_vhd.format.bitmap import bit_is_set_tap_0_1
@@ -34,7 +34,7 @@ OVERLAP_BATCH = 1 << 20
 DATA_CHUNK_SECTORS = 2048
 
 
-def check_bat(run: CheckRun, vhd: libvhd.Vhd) -> Optional[libvhd.Batmap]:
+def check_bat(run: CheckRun, vhd: libvhd.Vhd) -> libvhd.Batmap | None:
     """``vhd_util_check_bat``; returns the batmap it had to read."""
     eof = run.size
     if eof % c.SECTOR_SIZE:
@@ -64,7 +64,7 @@ def check_bat(run: CheckRun, vhd: libvhd.Vhd) -> Optional[libvhd.Batmap]:
 
 
 def _placement(run: CheckRun, index: int, offset: int, eoh: int, eof: int,
-               span: int) -> Optional[Problem]:
+               span: int) -> Problem | None:
     if offset < eoh:
         return Problem('block-in-metadata', f'block {index} (offset '
                        f'0x{offset:x}) clobbers headers',
@@ -90,8 +90,8 @@ def _check_blocks(run: CheckRun, vhd: libvhd.Vhd, eoh: int, eof: int,
     start = 0
     while True:
         indexes, offsets = array.array('I'), array.array('I')
-        misplaced: Optional[Problem] = None
-        resume: Optional[int] = None
+        misplaced: Problem | None = None
+        resume: int | None = None
         for first, entries in libvhd.iter_bat(vhd, start):
             for k, offset in enumerate(entries):
                 if offset == c.UNALLOCATED:
@@ -130,7 +130,7 @@ def _check_blocks(run: CheckRun, vhd: libvhd.Vhd, eoh: int, eof: int,
 
 def _first_overlap(vhd: libvhd.Vhd, indexes: array.array,
                    offsets: array.array, span: int
-                   ) -> Optional[Tuple[int, int, int, int]]:
+                   ) -> tuple[int, int, int, int] | None:
     """The first (i, offset, j, offset) pair vhd-util's loops would hit.
 
     Two blocks clash when their offsets are less than ``span`` apart.
@@ -196,7 +196,7 @@ def _check_bitmap(run: CheckRun, vhd: libvhd.Vhd, index: int,
 
 
 def _clear_runs(bitmap: bytes, spb: int,
-                tap_0_1: bool) -> Iterator[Tuple[int, int]]:
+                tap_0_1: bool) -> Iterator[tuple[int, int]]:
     """``(first sector, count)`` of each run of clear bits, in order.
 
     Byte ``k`` holds sectors ``8k`` to ``8k + 7`` in both bit orders (only

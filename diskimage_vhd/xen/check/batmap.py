@@ -3,8 +3,8 @@ for a block that is not allocated."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import re
-from typing import Iterator
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.xen.check.context import CheckRun

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
 
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.posix.io import file_size
@@ -33,10 +32,10 @@ class CheckRun:
         self.options = options
         self.now = now
         self.size = file_size(fd)
-        self.footer: Optional[Footer] = None
+        self.footer: Footer | None = None
         self.primary_missing = False
-        self.batmap_present: Optional[bool] = None  # not looked at yet
-        self.vhd: Optional[libvhd.Vhd] = None
+        self.batmap_present: bool | None = None  # not looked at yet
+        self.vhd: libvhd.Vhd | None = None
 
     def close(self) -> None:
         if self.vhd is not None:

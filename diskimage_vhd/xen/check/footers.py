@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-from typing import Optional
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
@@ -34,7 +33,7 @@ def libvhd_chs(size: int) -> int:
 
 
 def footer_fault(footer: Footer, ignore_timestamps: bool,
-                 now: float) -> Optional[Fault]:
+                 now: float) -> Fault | None:
     """``vhd_util_check_validate_footer``: the first field at fault."""
     if footer.cookie != c.FOOTER_COOKIE:
         return Fault('cookie', 'invalid cookie')
@@ -70,7 +69,7 @@ def footer_fault(footer: Footer, ignore_timestamps: bool,
     return None
 
 
-def _detail(footer: Footer, fault: Fault) -> Optional[str]:
+def _detail(footer: Footer, fault: Fault) -> str | None:
     if fault.code == 'checksum':
         return (f'footer checksum {footer.checksum:#010x}, computed '
                 f'{footer.computed_checksum():#010x}')

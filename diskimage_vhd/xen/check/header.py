@@ -4,7 +4,6 @@ differencing fields of the header."""
 from __future__ import annotations
 
 import errno
-from typing import Optional
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -19,7 +18,7 @@ from diskimage_vhd.xen.check.problems import stop
 from diskimage_vhd.xen import libvhd
 
 
-def header_fault(header: DynamicHeader, file_size: int) -> Optional[Fault]:
+def header_fault(header: DynamicHeader, file_size: int) -> Fault | None:
     """``vhd_util_check_validate_header``: the first field at fault."""
     if header.cookie != c.HEADER_COOKIE:
         return Fault('cookie', 'invalid cookie')
@@ -80,7 +79,7 @@ def open_like_libvhd(run: CheckRun) -> libvhd.Vhd:
                    errno_code=error.errno, detail=error.reason) from None
 
 
-def differencing_fault(vhd: libvhd.Vhd, run: CheckRun) -> Optional[Fault]:
+def differencing_fault(vhd: libvhd.Vhd, run: CheckRun) -> Fault | None:
     """``vhd_util_check_validate_differencing_header``."""
     header = vhd.header
     assert header is not None

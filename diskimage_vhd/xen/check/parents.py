@@ -5,7 +5,6 @@ fields, duplicate platform codes, and whether the parent it names exists
 from __future__ import annotations
 
 import errno
-from typing import Optional
 
 from diskimage_vhd.format.locator import is_platform_code
 from diskimage_vhd.format.locator import ParentLocator
@@ -18,7 +17,7 @@ from diskimage_vhd.xen.parents import ParentNotFound
 from diskimage_vhd.xen.parents import read_locator
 
 
-def locator_fault(vhd: libvhd.Vhd, locator: ParentLocator) -> Optional[Fault]:
+def locator_fault(vhd: libvhd.Vhd, locator: ParentLocator) -> Fault | None:
     """``vhd_util_check_validate_parent_locator``."""
     if not is_platform_code(locator.code):
         return Fault('platform-code', 'invalid platform code')
@@ -39,7 +38,7 @@ def locator_fault(vhd: libvhd.Vhd, locator: ParentLocator) -> Optional[Fault]:
     return None
 
 
-def parent_uuid_fault(vhd: libvhd.Vhd, location: str) -> Optional[Fault]:
+def parent_uuid_fault(vhd: libvhd.Vhd, location: str) -> Fault | None:
     """``vhd_util_check_validate_parent``: the parent's UUID is the one named."""
     assert vhd.header is not None
     if not any(vhd.header.parent_unique_id):

@@ -8,9 +8,10 @@ status, and facts for anyone who wants more than vhd-util's terse line.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
 import errno
-from typing import Any, Mapping, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 
 class Fault(NamedTuple):
@@ -27,7 +28,7 @@ class Problem:
     code: str  # stable, e.g. 'primary-footer-checksum', 'block-overlap'
     message: str  # exactly the line vhd-util prints
     errno: int = errno.EINVAL  # vhd-util's exit status for it
-    detail: Optional[str] = None  # more than vhd-util says, for people
+    detail: str | None = None  # more than vhd-util says, for people
     facts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -45,6 +46,6 @@ class ProblemFound(Exception):
 
 
 def stop(code: str, message: str, *, errno_code: int = errno.EINVAL,
-         detail: Optional[str] = None, **facts: Any) -> ProblemFound:
+         detail: str | None = None, **facts: Any) -> ProblemFound:
     """The exception that reports ``Problem(code, message, ...)``."""
     return ProblemFound(Problem(code, message, errno_code, detail, facts))
