@@ -10,7 +10,10 @@ file made on demand, for uploaders) write no file at all.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
+
 
 __all__ = ['ConversionResult', 'InvalidVhdError', 'Measurement', 'VhdError',
            'VhdFile', 'assess', 'check', 'convert', 'inspect', 'measure',

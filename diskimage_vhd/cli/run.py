@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import gc
 import signal
 import sys
-from typing import Any, Callable, NoReturn
 
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli import startup
 from diskimage_vhd.errors import VhdError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143

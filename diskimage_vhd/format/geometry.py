@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from diskimage_vhd.format.constants import SECTOR_SIZE
 from diskimage_vhd.format.units import sectors_for
 
 
-class Geometry(NamedTuple):
+class Geometry(namedtuple('Geometry', 'cylinders heads sectors_per_track')):
+    """Cylinders, heads and sectors per track, as the footer stores them."""
+
+    __slots__ = ()
     cylinders: int
     heads: int
     sectors_per_track: int

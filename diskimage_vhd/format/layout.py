@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from diskimage_vhd.format import bat
 from diskimage_vhd.format.batmap import map_sectors
@@ -17,9 +17,10 @@ def next_block_sector(end_sector: int) -> int:
     return end_sector + (7 - end_sector % 8) % 8
 
 
-class DynamicLayout(NamedTuple):
+class DynamicLayout(namedtuple('DynamicLayout', 'max_table_entries')):
     """Offsets of the metadata of a dynamic disk with ``max_table_entries``."""
 
+    __slots__ = ()
     max_table_entries: int
 
     @property

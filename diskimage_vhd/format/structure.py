@@ -16,11 +16,13 @@ by value, a readable ``repr`` and ``replace``.
 from __future__ import annotations
 
 import struct
-from typing import Any, TypeVar
 
 from diskimage_vhd.format.checksum import structure_checksum
 
-T = TypeVar('T')
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+    T = TypeVar('T')
 
 
 class Field:

@@ -16,11 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from collections import deque
-from typing import Callable, NamedTuple, Optional, Union
+from collections import namedtuple
 
-from diskimage_vhd.image.sources import Source
 from diskimage_vhd.posix.extents import blocks_touched
 from diskimage_vhd.posix.io import read_buffer
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Optional, Union
+
+    from diskimage_vhd.image.sources import Source
+
+    OnProgress = Optional[Callable[[int], None]]
+    Write = Callable[[memoryview, int], None]
+    Piece = Union['Data', 'Copy', 'Zeros']
 
 # Enough of a piece to tell random data from zeros without reading it all.
 PROBE = 4096
@@ -38,36 +48,36 @@ READ_AHEAD = 8
 # spanning them, cost 27 s of 38).
 READ_AHEAD_MIN = 64 * 1024
 
-OnProgress = Optional[Callable[[int], None]]
-Write = Callable[[memoryview, int], None]
 
-
-class Data(NamedTuple):
+class Data(namedtuple('Data', 'start end data')):
     """Non-zero bytes at ``[start, end)`` of a block, valid until the next block."""
 
+    __slots__ = ()
     start: int
     end: int
     data: memoryview
 
 
-class Copy(NamedTuple):
+class Copy(namedtuple('Copy', 'start end')):
     """Non-zero bytes at ``[start, end)`` of a block, still in the source."""
 
+    __slots__ = ()
     start: int
     end: int
 
 
-class Zeros(NamedTuple):
+class Zeros(namedtuple('Zeros', 'start end')):
     """``[start, end)`` of a block reads as zeros."""
 
+    __slots__ = ()
     start: int
     end: int
 
 
-Piece = Union[Data, Copy, Zeros]
+class Block(namedtuple('Block', 'index pieces')):
+    """Block ``index`` of the disk, as the pieces that tile it."""
 
-
-class Block(NamedTuple):
+    __slots__ = ()
     index: int
     pieces: list[Piece]  # tiling the block, in increasing order
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from collections import namedtuple
 import os
-from typing import Callable, NamedTuple, TYPE_CHECKING
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotAVhdError
@@ -16,7 +16,6 @@ from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
-from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.emit import emit
 from diskimage_vhd.make.emit import FileSink
 from diskimage_vhd.make.emit import Hashes
@@ -24,7 +23,6 @@ from diskimage_vhd.make.emit import plan_blocks
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
-from diskimage_vhd.make.plan import Plan
 from diskimage_vhd.make.writer import finish_dynamic
 from diskimage_vhd.make.writer import finish_fixed
 from diskimage_vhd.make.writer import write_dynamic
@@ -33,19 +31,27 @@ from diskimage_vhd.make.writer import Written
 from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.sizes import format_size
 
-if TYPE_CHECKING:  # uuid is imported where a UUID object is made
-    import uuid as uuidlib
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    import uuid as uuidlib  # imported where a UUID object is made
+
+    from diskimage_vhd.image.sources import Source
+    from diskimage_vhd.make.plan import Plan
 
 FORMATS = ('raw', 'fixed', 'dynamic')
 ProgressCallback = Callable[[int, int], None]
 Notify = Callable[[str], None]
 
 
-class ConversionResult(NamedTuple):
+class ConversionResult(namedtuple('ConversionResult', (
+        'source', 'destination', 'source_format', 'target_format',
+        'virtual_size', 'file_size', 'allocated_blocks', 'unique_id_bytes',
+        'timestamp', 'checksums'))):
     """What was written; ``unique_id`` and ``timestamp`` are the footer's
     (None for raw output).
     """
 
+    __slots__ = ()
     source: str
     destination: str
     source_format: str

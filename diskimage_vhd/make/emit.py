@@ -15,11 +15,9 @@ import os
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Data
-from diskimage_vhd.make.blocks import OnProgress
 from diskimage_vhd.make.identity import ContentDigest
 from diskimage_vhd.make.plan import BITMAP
 from diskimage_vhd.make.plan import DATA
@@ -27,9 +25,14 @@ from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
 from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import METADATA
-from diskimage_vhd.make.plan import Plan
 from diskimage_vhd.make.plan import ZEROS
 from diskimage_vhd.posix.writeback import Writeback
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from diskimage_vhd.image.sources import Source
+    from diskimage_vhd.make.blocks import OnProgress
+    from diskimage_vhd.make.plan import Plan
 
 ZERO_CHUNK = bytes(256 * 1024)
 CHECKSUMS = ('md5', 'sha256')

@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from collections import namedtuple
 import os
 import struct
 import time
-from typing import Callable, NamedTuple, TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format import timestamps
-from diskimage_vhd.image.sources import Source
-from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
-from diskimage_vhd.make.blocks import Copy
 from diskimage_vhd.make.blocks import Data
-from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.make.blocks import Zeros
 
-if TYPE_CHECKING:  # uuid is imported where a UUID object is made
-    import uuid
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    import uuid  # imported where a UUID object is made: it costs start-up
+
+    from diskimage_vhd.image.sources import Source
+    from diskimage_vhd.make.blocks import Block
+    from diskimage_vhd.make.blocks import Copy
+    from diskimage_vhd.make.blocks import Piece
+
+    # Reads a ``Copy`` piece of block ``index`` out, a chunk at a time.
+    ReadCopy = Callable[[int, Copy], Iterable[memoryview]]
 
 # vhd-util check allows 30 minutes of clock skew; we allow none of our own.
 FUTURE_TOLERANCE = 0
 # The namespace of reproducible UUIDs: see derived_uuid.
 NAMESPACE = '5b0f2d0e-7c44-5d6a-9a55-64696d2d7668'
-# Reads a ``Copy`` piece of block ``index`` out, a chunk at a time.
-ReadCopy = Callable[[int, Copy], Iterable[memoryview]]
 
 
 def parse_timestamp(text: str | int) -> int:
@@ -168,7 +172,8 @@ def random_unique_id() -> bytes:
     return bytes(value)
 
 
-class Stamp(NamedTuple):
+class Stamp(namedtuple('Stamp', 'unix_time unique_id reproducible',
+                       defaults=(None, False))):
     """The footer's time and UUID, resolved once per output.
 
     ``needs_digest`` says whether the writer must hash the content: only a
@@ -176,9 +181,10 @@ class Stamp(NamedTuple):
     its UUID from it, and hashing costs more than the copy.
     """
 
+    __slots__ = ()
     unix_time: int
-    unique_id: uuid.UUID | None = None
-    reproducible: bool = False
+    unique_id: uuid.UUID | None  # default None
+    reproducible: bool  # default False
 
     @classmethod
     def resolve(cls, timestamp: str | int | None = None,

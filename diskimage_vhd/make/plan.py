@@ -13,7 +13,7 @@ from __future__ import annotations
 import array
 import bisect
 from collections.abc import Iterator
-from typing import NamedTuple, Union
+from collections import namedtuple
 
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import batmap_checksum
@@ -26,6 +26,12 @@ from diskimage_vhd.format.layout import DynamicLayout
 from diskimage_vhd.format.layout import next_block_sector
 from diskimage_vhd.format.units import blocks_for
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Union
+
+    Plan = Union['DynamicPlan', 'FlatPlan']
+
 BLOCK_BYTES = c.SECTOR_SIZE + c.BLOCK_SIZE  # bitmap and data
 BAT_CHUNK = 1 << 16  # BAT entries generated at a time
 
@@ -37,13 +43,14 @@ BITMAP = 'bitmap'  # a block's sector bitmap: every sector present
 DATA = 'data'  # virtual disk bytes from ``origin`` on (zeros past its end)
 
 
-class Region(NamedTuple):
+class Region(namedtuple('Region', 'start end kind origin', defaults=(0,))):
     """``[start, end)`` of the output file, and what goes there."""
 
+    __slots__ = ()
     start: int
     end: int
     kind: str
-    origin: int = 0  # for DATA: the virtual disk offset at ``start``
+    origin: int  # for DATA: the virtual disk offset at ``start`` (default 0)
 
 
 class DynamicPlan:
@@ -183,9 +190,10 @@ class DynamicPlan:
         yield layout.batmap_header_offset, batmap_header.pack() + batmap
 
 
-class FlatPlan(NamedTuple):
+class FlatPlan(namedtuple('FlatPlan', 'virtual_size footer')):
     """A raw image (``footer`` False) or a fixed disk: data, then a footer."""
 
+    __slots__ = ()
     virtual_size: int
     footer: bool
 
@@ -199,6 +207,3 @@ class FlatPlan(NamedTuple):
         yield Region(0, self.virtual_size, DATA, 0)
         if self.footer:
             yield Region(self.virtual_size, self.file_size, FOOTER)
-
-
-Plan = Union[DynamicPlan, FlatPlan]

@@ -12,11 +12,9 @@ from __future__ import annotations
 import io
 import os
 import threading
-from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make import identity
@@ -24,11 +22,14 @@ from diskimage_vhd.make.plan import BITMAP
 from diskimage_vhd.make.plan import DATA
 from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import METADATA
-from diskimage_vhd.make.plan import Plan
 from diskimage_vhd.make.plan import ZEROS
 
-if TYPE_CHECKING:  # uuid is imported where a UUID object is made
-    import uuid as uuidlib
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    import uuid as uuidlib  # imported where a UUID object is made
+
+    from diskimage_vhd.image.sources import Source
+    from diskimage_vhd.make.plan import Plan
 
 
 class _Image:

@@ -9,35 +9,38 @@ how, and the data goes out in one pass.
 
 from __future__ import annotations
 
+from collections import namedtuple
 import os
-from typing import NamedTuple, TYPE_CHECKING
 
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
-from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Copy
 from diskimage_vhd.make.blocks import Data
-from diskimage_vhd.make.blocks import OnProgress
 from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.make.identity import ContentDigest
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
+    from diskimage_vhd.image.sources import Source
+    from diskimage_vhd.make.blocks import OnProgress
     from diskimage_vhd.make.hashing import BackgroundDigest
 
 
-class Written(NamedTuple):
+class Written(namedtuple('Written', 'virtual_size file_size plan digest',
+                         defaults=(None, None))):
     """What a writer laid out: enough to stamp the footer and report."""
 
+    __slots__ = ()
     virtual_size: int
     file_size: int
-    plan: DynamicPlan | None = None  # dynamic disks only
-    digest: bytes | None = None  # when a ContentDigest was given
+    plan: DynamicPlan | None  # dynamic disks only (default None)
+    digest: bytes | None  # when a ContentDigest was given (default None)
 
     @property
     def allocated_blocks(self) -> int:

@@ -8,12 +8,15 @@ import errno
 import mmap
 import os
 import stat
-from typing import Any
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 # No file reaches 2^63 bytes, and lseek refuses offsets beyond off_t.
 MAX_OFFSET = 1 << 63
