@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from collections import deque
 from collections import namedtuple
 
+from diskimage_vhd.make.zeroscan import ZeroScanner
 from diskimage_vhd.posix.extents import blocks_touched
 from diskimage_vhd.posix.io import read_buffer
 
@@ -103,9 +104,12 @@ class BlockReader:
         self.need_data = need_data
         self._view = read_buffer(block_size)
         self._zeros = bytes(block_size)
-        # Where a piece is only scanned for zeros: small enough to stay in
-        # the CPU's cache between the read and the comparison.
-        self._scan = read_buffer(min(COPY_CHUNK, block_size))
+        # Where a piece is only scanned for zeros: buffers small enough to
+        # stay in the CPU's cache between the read and the comparison
+        # (written zeros cost a third of the CPU of a read into the
+        # block's buffer and a comparison from memory).
+        self._scanner = ZeroScanner(source.read_into,
+                                    min(COPY_CHUNK, block_size))
 
     def data_blocks(self) -> Iterator[Block]:
         """Yield each block with extents; it may still be all zeros."""
@@ -167,7 +171,8 @@ class BlockReader:
             self._source.read_into(block_start + lo, probe)
             if not self._zeros.startswith(probe):
                 return Copy(lo, hi)
-            if self._zero_after(block_start + lo + PROBE, hi - lo - PROBE):
+            if self._scanner.is_zero(block_start + lo + PROBE,
+                                     hi - lo - PROBE):
                 return Zeros(lo, hi)
             return Copy(lo, hi)
         else:
@@ -175,20 +180,6 @@ class BlockReader:
         if self._zeros.startswith(view[lo:hi]):
             return Zeros(lo, hi)
         return Data(lo, hi, view[lo:hi])
-
-    def _zero_after(self, offset: int, length: int) -> bool:
-        """Whether ``length`` bytes from ``offset`` are zeros, read through
-        the small scan buffer and stopping at the first chunk that is not
-        (written zeros cost a third of the CPU of a read into the block's
-        buffer and a comparison from memory).
-        """
-        scan = self._scan
-        for lo in range(0, length, len(scan)):
-            view = scan[:min(len(scan), length - lo)]
-            self._source.read_into(offset + lo, view)
-            if not self._zeros.startswith(view):
-                return False
-        return True
 
     def chunks(self, index: int, piece: Copy, skip: int = 0
                ) -> Iterator[tuple[int, memoryview]]:
