@@ -24,10 +24,10 @@ SIZE = 4 * SPLIT_MIN
 
 def written_zeros(path: str, size: int) -> str:
     """A file of zeros that are really written: no holes to skip."""
-    with open(path, 'wb') as handle:
-        for _ in range(size // base.MiB):
-            handle.write(bytes(base.MiB))
-    return path
+    zeros = bytes(base.MiB)
+    return base.make_raw(path, size,
+                         ((offset, zeros) for offset in range(0, size,
+                                                              base.MiB)))
 
 
 class ZeroScannerTest(base.TempDirTestCase):
