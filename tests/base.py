@@ -15,7 +15,7 @@ from typing import Iterable, List, Sequence, Tuple
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES_DIR = os.environ.get(
     'DISKIMAGE_VHD_FIXTURES',
-    os.path.join(REPO_ROOT, '..', 'shared', 'fixtures'))
+    os.path.join(REPO_ROOT, 'tests', 'fixtures', 'libvhd'))
 
 # Every fixture footer was stamped with this (seconds since 2000-01-01).
 FIXTURE_VHD_TIMESTAMP = 848956625
@@ -38,7 +38,7 @@ def fixture(name: str) -> str:
     path = os.path.join(FIXTURES_DIR, name)
     if not os.path.exists(path):
         raise AssertionError(f'golden fixture {path} not found: the fixtures '
-                             'live in ../shared/fixtures beside the checkout; '
+                             'live in tests/fixtures/libvhd; '
                              'set DISKIMAGE_VHD_FIXTURES to point elsewhere')
     return path
 

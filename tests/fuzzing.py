@@ -47,7 +47,7 @@ from tests import fuzz_hostile
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES_DIR = os.environ.get(
     'DISKIMAGE_VHD_FIXTURES',
-    os.path.join(REPO_ROOT, '..', 'shared', 'fixtures'))
+    os.path.join(REPO_ROOT, 'tests', 'fixtures', 'libvhd'))
 FIXTURE_SEEDS = ('mixed.sparse.vhd', 'mixed.full.vhd', 'mixed.prealloc.vhd',
                  'mixed.fixed.vhd', 'empty-100m.vhd', 'empty-100m-S2048.vhd')
 

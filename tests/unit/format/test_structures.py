@@ -1,6 +1,6 @@
 """Each structure, declared once, against the format notes and libvhd's files.
 
-The offsets come from ``../shared/vhd-format.md``'s tables (not from this
+The offsets come from ``doc/vhd-format.md``'s tables (not from this
 package), and every structure of every golden fixture, made by libvhd,
 must parse and pack back to the same bytes with a matching checksum.
 """
@@ -19,7 +19,7 @@ from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.format.locator import ParentLocator
 from tests import base
 
-NOTES = os.path.join(base.FIXTURES_DIR, '..', 'vhd-format.md')
+NOTES = os.path.join(base.REPO_ROOT, 'doc', 'vhd-format.md')
 
 
 def documented_offsets(heading: str) -> dict:
