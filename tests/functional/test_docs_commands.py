@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ NOT_RUN = {
     r'tools/fuzz\.py|DISKIMAGE_VHD_FUZZ_SECONDS=3600': 'an hour-long fuzz run',
     r'storage\.example|\bssh host\b': 'an upload to an example host',
 }
+# NAME=value, the value a word or a command substitution.
+ASSIGNMENT = re.compile(r'(\w+)=(\$\([^)]*\)|\S+)')
 RUNNABLE = {'shell', 'console', 'python', 'doctest'}
 TIMEOUT = 15 * 60
 DOCTEST = '''
@@ -86,9 +87,9 @@ class DocsBlocksTest(unittest.TestCase):
         for block in builds:
             exported: Dict[str, str] = {}
             for line in block.text.splitlines():
-                words = shlex.split(line, comments=True)
+                words = line.split()
                 if words[:1] == ['export']:
-                    exported.update(w.split('=', 1) for w in words[1:])
+                    exported.update(ASSIGNMENT.findall(line))
                 if words[:1] == ['disk-image-create']:
                     self.assertEqual(words[-len(test_dib_build.ELEMENTS):],
                                      test_dib_build.ELEMENTS, block.where)
