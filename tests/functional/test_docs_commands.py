@@ -18,6 +18,7 @@ and the uploads to an example host.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import subprocess
@@ -41,6 +42,9 @@ NOT_RUN = {
 }
 # NAME=value, the value a word or a command substitution.
 ASSIGNMENT = re.compile(r'(\w+)=(\$\([^)]*\)|\S+)')
+# What a user of the project cannot follow: an issue tracker they do not
+# see, the workspace the project was made in.
+INTERNAL = re.compile(r'(?i)\bissues? #?\d+|/work/|\.\./shared\b')
 RUNNABLE = {'shell', 'console', 'python', 'doctest'}
 TIMEOUT = 15 * 60
 DOCTEST = '''
@@ -74,6 +78,15 @@ class DocsBlocksTest(unittest.TestCase):
         for pattern in NOT_RUN:
             self.assertTrue(any(re.search(pattern, t) for t in texts),
                             f'no doc block matches {pattern}')
+
+    def test_docs_speak_of_the_project_alone(self) -> None:
+        # No issue numbers, no paths of the workspace it was made in.
+        notes = glob.glob(os.path.join(base.REPO_ROOT,
+                                       'releasenotes/notes/*.yaml'))
+        for path in [*doc_blocks.DOCS, 'doc/vhd-format.md', *notes]:
+            with open(os.path.join(base.REPO_ROOT, path)) as f:
+                for number, line in enumerate(f, 1):
+                    self.assertNotRegex(line, INTERNAL, f'{path}:{number}')
 
     def test_quick_start_is_run(self) -> None:
         self.assertIn('README.rst', {block.path for block in _runnable()
