@@ -8,7 +8,8 @@ virtualenv with its requirements from PyPI (diskimage-builder among them;
 pip's cache keeps reruns short), and the installed commands are run from
 outside the source tree: ``--version``, a conversion judged by
 ``qemu-img compare``, ``check``, and ``elements-path`` with the element's
-hooks present and executable; the man pages are in ``share/man/man1``.  Needs git and PyPI; takes a minute or two.
+hooks present and executable; the man pages are in ``share/man/man1``.
+Needs git and PyPI; takes a minute or two.
 """
 
 from __future__ import annotations
