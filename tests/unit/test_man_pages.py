@@ -7,7 +7,6 @@ a change to the docs that was not followed by a rebuild fails here.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
