@@ -74,6 +74,29 @@ class ConversionResult(namedtuple('ConversionResult', (
         return uuidlib.UUID(bytes=self.unique_id_bytes)
 
 
+class EndingProgress:
+    """The caller's progress callback, ended at its total when the job is.
+
+    The writers report the bytes they read, and on a sparse disk they read
+    only the data: left alone, the callback would stop short of the total.
+    """
+
+    def __init__(self, callback: ProgressCallback | None, total: int):
+        self.callback = callback
+        self.total = total
+        self._last: int | None = None
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if self.callback:
+            self._last = done
+            self.callback(done, self.total if total is None else total)
+
+    def finish(self) -> None:
+        """Report the total, once, if the last report fell short of it."""
+        if self.callback and self._last != self.total:
+            self(self.total)
+
+
 def _same_file(source: str, destination: str) -> bool:
     if os.path.exists(destination):
         return os.path.samefile(source, destination)
@@ -182,11 +205,8 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
     opened, actual = open_input(source, source_format, target_format)
+    report = EndingProgress(progress, opened.size)
     try:
-        def report(done: int) -> None:
-            if progress:
-                progress(done, opened.size)
-
         try:
             with AtomicOutput(destination) as output:
                 if checksums:
@@ -204,6 +224,7 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             raise VhdError(destination, describe_os_error(error)) from None
     finally:
         opened.close()
+    report.finish()
     return ConversionResult(
         source=source, destination=destination, source_format=actual,
         target_format=target_format, virtual_size=written.virtual_size,

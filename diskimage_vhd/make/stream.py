@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.convert import ConversionResult
+from diskimage_vhd.make.convert import EndingProgress
 from diskimage_vhd.make.convert import Notify
 from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
@@ -89,7 +90,9 @@ def stream(source: str | os.PathLike, fd: int, *,
     opened, actual = open_input(path, source_format, target_format)
     sink = StreamSink(fd, Hashes(checksums))
     try:
-        first, second = _passes(progress, opened.size, stamp.needs_digest)
+        report = EndingProgress(progress, opened.size)
+        first, second = _passes(report if progress else None, opened.size,
+                                stamp.needs_digest)
         plan, footer = planned(opened, target_format, allocate_all, max_size,
                                stamp, first, notify)
         try:
@@ -107,6 +110,7 @@ def stream(source: str | os.PathLike, fd: int, *,
                                  'is not a consistent disk') from None
     finally:
         opened.close()
+    report.finish()
     return ConversionResult(
         source=path, destination=name, source_format=actual,
         target_format=target_format, virtual_size=plan.virtual_size,
