@@ -23,6 +23,7 @@ from diskimage_vhd.make.emit import plan_blocks
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
+from diskimage_vhd.make.resized import resized
 from diskimage_vhd.make.writer import finish_dynamic
 from diskimage_vhd.make.writer import finish_fixed
 from diskimage_vhd.make.writer import write_dynamic
@@ -126,8 +127,11 @@ def _open_source(path: str, declared: str | None) -> tuple:
 
 
 def open_input(path: str, source_format: str | None,
-               target_format: str) -> tuple[Source, str]:
-    """Check the formats asked for, open ``path`` and refuse an empty disk."""
+               target_format: str, size: int | None = None
+               ) -> tuple[Source, str]:
+    """Check the formats asked for, open ``path`` and refuse an empty disk;
+    with ``size``, see it at that size (refusing to cut data).
+    """
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
     if source_format not in (None, 'vhd') + FORMATS:
@@ -136,6 +140,12 @@ def open_input(path: str, source_format: str | None,
     if opened.size == 0:
         opened.close()
         raise VhdError(path, 'is empty: there is no disk to convert')
+    if size is not None:
+        try:
+            opened = resized(opened, size)
+        except VhdError:
+            opened.close()
+            raise
     return opened, actual
 
 
@@ -188,14 +198,17 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             unique_id: uuidlib.UUID | None = None,
             progress: ProgressCallback | None = None,
             notify: Notify | None = None,
-            checksums: Sequence[str] = ()) -> ConversionResult:
+            checksums: Sequence[str] = (),
+            size: int | None = None) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
     holding only the blocks with data.  The destination appears only when
     complete; the source is never changed.  ``checksums`` (``'sha256'``,
     ``'md5'``) are computed while writing, not by reading the output again,
-    and returned in ``ConversionResult.checksums``.
+    and returned in ``ConversionResult.checksums``.  ``size`` (bytes) is
+    the disk's size instead of the source's: larger adds zeros; smaller
+    is refused if it would cut data.
     """
     source, destination = os.fspath(source), os.fspath(destination)
     if target_format not in FORMATS:
@@ -204,7 +217,7 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     if os.path.exists(source) and _same_file(source, destination):
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
-    opened, actual = open_input(source, source_format, target_format)
+    opened, actual = open_input(source, source_format, target_format, size)
     report = EndingProgress(progress, opened.size)
     try:
         try:

@@ -48,14 +48,15 @@ class Measurement:
 def measure(source: str | os.PathLike, *,
             source_format: str | None = None,
             target_format: str = 'dynamic', allocate_all: bool = False,
-            max_size: int | None = None) -> Measurement:
+            max_size: int | None = None,
+            size: int | None = None) -> Measurement:
     """The exact size of the file ``convert`` would write, and its blocks.
 
     Costs finding the data: the data extents are probed (the first page
     of each piece), holes are not read; ``allocate_all`` reads nothing.
     """
     path = os.fspath(source)
-    opened, actual = open_input(path, source_format, target_format)
+    opened, actual = open_input(path, source_format, target_format, size)
     try:
         plan, _ = planned(opened, target_format, allocate_all, max_size, None)
     finally:
@@ -75,7 +76,8 @@ def stream(source: str | os.PathLike, fd: int, *,
            progress: ProgressCallback | None = None,
            notify: Notify | None = None,
            checksums: Sequence[str] = (),
-           name: str = STDOUT_NAME) -> ConversionResult:
+           name: str = STDOUT_NAME,
+           size: int | None = None) -> ConversionResult:
     """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
 
     Byte for byte what ``convert`` writes to a file given the same
@@ -87,7 +89,7 @@ def stream(source: str | os.PathLike, fd: int, *,
     """
     path = os.fspath(source)
     stamp = identity.Stamp.resolve(timestamp, unique_id)
-    opened, actual = open_input(path, source_format, target_format)
+    opened, actual = open_input(path, source_format, target_format, size)
     sink = StreamSink(fd, Hashes(checksums))
     try:
         report = EndingProgress(progress, opened.size)
