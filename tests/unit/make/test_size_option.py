@@ -39,8 +39,12 @@ class TestSize(base.TempDirTestCase):
         plain = convert(made, self.path('plain.vhd'))
         self.assertGreater(plain.virtual_size, 4 * GiB)  # CHS round-up
         out = self.path('out.vhd')
-        result = convert(made, out, size=4 * GiB)
+        result = convert(made, out, size=4 * GiB, **STAMP)
         self.assertEqual(result.virtual_size, 4 * GiB)
+        # Byte for byte the disk the raw image converts to directly.
+        convert(raw, self.path('direct.vhd'), **STAMP)
+        with open(out, 'rb') as f, open(self.path('direct.vhd'), 'rb') as g:
+            self.assertEqual(f.read(), g.read())
         self.assertEqual(os.path.getsize(out),
                          measure(made, size=4 * GiB).file_size)
         self.assertTrue(check(out).valid)
