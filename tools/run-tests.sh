@@ -43,6 +43,8 @@ if [ "$(id -u)" = 0 ]; then
             >/dev/null
     fi
     if [ "$quick" != 1 ]; then
+        echo "$0: the run includes a real diskimage-builder build and" \
+            "boot (network, several minutes); --quick leaves it out"
         tools/dib-functional-setup.sh .venv
     fi
 elif [ ${#missing[@]} -gt 0 ]; then
