@@ -54,8 +54,9 @@ class _Split:
         self.found_data = False
         self._far_zero = False
         self._error: BaseException | None = None
-        self._done = threading.Lock()
-        self._done.acquire()
+        # An Event, not a held Lock: waiting twice (a signal that lands just
+        # after the first wait returned, then ``stop``) must not deadlock.
+        self._done = threading.Event()
 
     def run_far(self, scan_far: Callable[[], bool]) -> None:
         """The worker's part."""
@@ -64,12 +65,12 @@ class _Split:
         except BaseException as error:  # the caller's to raise
             self._error = error
         finally:
-            self._done.release()
+            self._done.set()
 
     def wait(self) -> bool:
         """The far side's verdict, once the worker is done with it."""
         try:
-            self._done.acquire()
+            self._done.wait()
         except BaseException:  # a signal: stop the worker, wait, go on
             self.stop()
             raise
@@ -82,7 +83,7 @@ class _Split:
         leave the worker reading a file its caller is about to close.
         """
         self.found_data = True
-        self._done.acquire()
+        self._done.wait()
 
 
 class ZeroScanner:

@@ -128,6 +128,7 @@ class InterruptedScanTest(base.TempDirTestCase):
             text=True, cwd=base.REPO_ROOT,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.addCleanup(process.communicate)
+        self.addCleanup(process.kill)  # a hung child fails the test, not the run
         deadline = time.monotonic() + 30
         # The worker thread starts with the first long range of zeros.
         while len(os.listdir(f'/proc/{process.pid}/task')) < 2:
