@@ -1,20 +1,67 @@
 #!/bin/bash
-# Run the whole test suite in ./.venv and end with "N passed, M failed".
+# Run the whole test suite in ./.venv and end with "N passed, M failed,
+# K skipped".
 #
-# Installs the package and its test requirements into ./.venv (created if
-# missing), and qemu-utils with apt when run as root without qemu-img:
-# qemu-img is the independent referee of many tests.
+# Usage: tools/run-tests.sh [--quick] [REGEX...]
+#   --quick  leave out the slow diskimage-builder build and boot
+#            (tests/functional/test_dib_build.py: network, several
+#            minutes); DISKIMAGE_VHD_QUICK=1 does the same.
+#   REGEX    run only the tests matching (as "stestr run REGEX").
+#
+# The tests judge this package with real tools (qemu-img, sfdisk, mkfs.*,
+# strace, tmux, git).  Run as root, it installs those that are missing with
+# apt, and, unless --quick, what the DIB build needs
+# (tools/dib-functional-setup.sh); otherwise it names, in one line, the
+# packages to install.  Then it installs the package and its test and
+# documentation requirements into ./.venv (created if missing).
 set -eu -o pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v qemu-img >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq qemu-utils >/dev/null
+quick=${DISKIMAGE_VHD_QUICK:-0}
+if [ "${1:-}" = --quick ]; then
+    quick=1
+    shift
+fi
+
+# The host tools of the tests, each with the Debian package that has it.
+declare -A packages=(
+    [qemu-img]=qemu-utils [sfdisk]=fdisk [mke2fs]=e2fsprogs
+    [mkfs.xfs]=xfsprogs [mkfs.vfat]=dosfstools [mkfs.btrfs]=btrfs-progs
+    [strace]=strace [tmux]=tmux [git]=git
+)
+missing=()
+for command in "${!packages[@]}"; do
+    if ! PATH="$PATH:/usr/sbin:/sbin" command -v "$command" >/dev/null; then
+        missing+=("${packages[$command]}")
+    fi
+done
+if [ "$(id -u)" = 0 ]; then
+    if [ ${#missing[@]} -gt 0 ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+            >/dev/null
+    fi
+    if [ "$quick" != 1 ]; then
+        echo "$0: the run includes a real diskimage-builder build and" \
+            "boot (network, several minutes); --quick leaves it out"
+        tools/dib-functional-setup.sh .venv
+    fi
+elif [ ${#missing[@]} -gt 0 ]; then
+    echo "$0: missing host tools; as root: apt-get install" \
+        "${missing[*]}" >&2
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q -e . -r test-requirements.txt
+.venv/bin/pip install -q -e . -r test-requirements.txt \
+    -r doc/requirements.txt
+
+exclude=()
+if [ "$quick" = 1 ]; then
+    exclude=(--exclude-regex '^tests\.functional\.test_dib_build\.')
+fi
 
 set +e
-PATH="$PWD/.venv/bin:$PATH" .venv/bin/stestr run "$@"
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/stestr run "${exclude[@]}" "$@"
 status=$?
 set -e
 count() {  # the number stestr reports for one label, e.g. "Passed"

@@ -248,7 +248,9 @@ def _check(args: argparse.Namespace) -> int:
         if report.valid:
             print(f'{args.file} is valid')
         else:
-            print(f'{args.file} is invalid: {report.error}')
+            # XenServer's words, then why, where they do not say it.
+            detail = f' ({report.detail})' if report.detail else ''
+            print(f'{args.file} is invalid: {report.error}{detail}')
         for warning in report.warnings:
             print(f'warning: {warning}')
     return 0 if report.valid else 22

@@ -40,6 +40,10 @@ def add_layout_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--allocate-all', action='store_true',
                         help='write every block, zeros included, as the old '
                              'patched vhd-util did (dynamic only)')
+    parser.add_argument('--size', metavar='SIZE',
+                        help="the disk's size instead of SOURCE's (e.g. 4G; "
+                             'plain numbers are MiB): larger adds zeros, '
+                             'smaller is refused if it would cut data')
     parser.add_argument('--max-size', metavar='SIZE',
                         help='preallocate metadata so XenServer can grow the '
                              'disk online up to SIZE (e.g. 2T), like '
@@ -47,17 +51,24 @@ def add_layout_options(parser: argparse.ArgumentParser) -> None:
 
 
 def layout_options(args: argparse.Namespace) -> dict:
-    """``--allocate-all`` and ``--max-size``, checked against ``--to``."""
+    """``--allocate-all``, ``--max-size`` (checked against ``--to``) and
+    ``--size``.
+    """
     if args.target_format != 'dynamic' and (args.allocate_all
                                             or args.max_size):
         raise UsageError(None, '--allocate-all and --max-size apply only to '
                                '--to dynamic')
+    return {'allocate_all': args.allocate_all,
+            'max_size': _size_option('--max-size', args.max_size),
+            'size': _size_option('--size', args.size)}
+
+
+def _size_option(option: str, text: str | None) -> int | None:
+    """A size option's bytes (a plain number is MiB), None if not given."""
     try:
-        max_size = (sizes.parse_size(args.max_size, 'M') if args.max_size
-                    else None)
+        return sizes.parse_size(text, 'M') if text else None
     except ValueError as error:
-        raise UsageError(None, f'--max-size: {error}') from None
-    return {'allocate_all': args.allocate_all, 'max_size': max_size}
+        raise UsageError(None, f'{option}: {error}') from None
 
 
 def run(args: argparse.Namespace, out: Any | None = None) -> int:

@@ -6,6 +6,8 @@ import os
 import sys
 import time
 
+from diskimage_vhd.sizes import format_size
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import TextIO
@@ -17,6 +19,9 @@ LOG_INTERVAL = 5.0
 # When the terminal does not say its width (a bare pty says 0).
 DEFAULT_COLUMNS = 80
 ELLIPSIS = '...'
+# The rate is shown once the job has run this long (a first figure,
+# taken over a few milliseconds, would mislead).
+MIN_RATE_SECONDS = 1.0
 
 # The bar whose line is open on the terminal: anything else printed to the
 # terminal must end that line first (break_line), or it lands on the bar.
@@ -58,12 +63,36 @@ def shorten(text: str, width: int) -> str:
     return head + ELLIPSIS + path[len(path) - room:]
 
 
-def bar_line(label: str, percent: int, columns: int) -> str:
+def rate_and_time_left(done: int, total: int, seconds: float) -> str:
+    """``45.2 MiB/s, 0:12 left`` after ``seconds`` of work; '' until a
+    rate can be told (nothing done, or too soon).
+    """
+    rate = done / seconds if seconds >= MIN_RATE_SECONDS else 0
+    if rate < 1:
+        return ''
+    text = f'{format_size(int(rate))}/s'
+    if done < total:
+        left = int((total - done) / rate + 0.5)
+        minutes, secs = divmod(left, 60)
+        hours, minutes = divmod(minutes, 60)
+        clock = (f'{hours}:{minutes:02d}:{secs:02d}' if hours
+                 else f'{minutes}:{secs:02d}')
+        text += f', {clock} left'
+    return text
+
+
+def bar_line(label: str, percent: int, columns: int, stats: str = '') -> str:
     """One bar line that fits in ``columns - 1`` characters, so it never
     wraps (writing the last column leaves some terminals about to wrap).
+
+    ``stats`` (the rate and time left) follow the figure only where the
+    whole label and a bar of full width fit too: they never cost the file
+    its name.
     """
     room = columns - 1
     figure = f'{percent:3d}%'
+    if stats and len(label) + len(figure) + len(stats) + 5 + BAR_WIDTH <= room:
+        return f'{bar_line(label, percent, columns - len(stats) - 1)} {stats}'
     # label + ' [' + bar + '] ' + figure
     bar_width = min(BAR_WIDTH, room - len(label) - len(figure) - 4)
     if bar_width < MIN_BAR_WIDTH:
@@ -113,7 +142,9 @@ class Progress:
         percent = self._percent()
         if self.live:
             columns = terminal_columns(self.stream)
-            line = bar_line(self.label, percent, columns)
+            stats = rate_and_time_left(self._done, self.total,
+                                       time.monotonic() - self._started)
+            line = bar_line(self.label, percent, columns, stats)
             # Redrawn in place; the padding wipes a longer previous line.
             self.stream.write('\r' + line.ljust(columns - 1))
             _open_line = self

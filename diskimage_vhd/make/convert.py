@@ -23,6 +23,7 @@ from diskimage_vhd.make.emit import plan_blocks
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
+from diskimage_vhd.make.resized import resized
 from diskimage_vhd.make.writer import finish_dynamic
 from diskimage_vhd.make.writer import finish_fixed
 from diskimage_vhd.make.writer import write_dynamic
@@ -74,6 +75,29 @@ class ConversionResult(namedtuple('ConversionResult', (
         return uuidlib.UUID(bytes=self.unique_id_bytes)
 
 
+class EndingProgress:
+    """The caller's progress callback, ended at its total when the job is.
+
+    The writers report the bytes they read, and on a sparse disk they read
+    only the data: left alone, the callback would stop short of the total.
+    """
+
+    def __init__(self, callback: ProgressCallback | None, total: int):
+        self.callback = callback
+        self.total = total
+        self._last: int | None = None
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if self.callback:
+            self._last = done
+            self.callback(done, self.total if total is None else total)
+
+    def finish(self) -> None:
+        """Report the total, once, if the last report fell short of it."""
+        if self.callback and self._last != self.total:
+            self(self.total)
+
+
 def _same_file(source: str, destination: str) -> bool:
     if os.path.exists(destination):
         return os.path.samefile(source, destination)
@@ -103,8 +127,11 @@ def _open_source(path: str, declared: str | None) -> tuple:
 
 
 def open_input(path: str, source_format: str | None,
-               target_format: str) -> tuple[Source, str]:
-    """Check the formats asked for, open ``path`` and refuse an empty disk."""
+               target_format: str, size: int | None = None
+               ) -> tuple[Source, str]:
+    """Check the formats asked for, open ``path`` and refuse an empty disk;
+    with ``size``, see it at that size (refusing to cut data).
+    """
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
     if source_format not in (None, 'vhd') + FORMATS:
@@ -113,6 +140,12 @@ def open_input(path: str, source_format: str | None,
     if opened.size == 0:
         opened.close()
         raise VhdError(path, 'is empty: there is no disk to convert')
+    if size is not None:
+        try:
+            opened = resized(opened, size)
+        except VhdError:
+            opened.close()
+            raise
     return opened, actual
 
 
@@ -165,14 +198,17 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             unique_id: uuidlib.UUID | None = None,
             progress: ProgressCallback | None = None,
             notify: Notify | None = None,
-            checksums: Sequence[str] = ()) -> ConversionResult:
+            checksums: Sequence[str] = (),
+            size: int | None = None) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
     holding only the blocks with data.  The destination appears only when
     complete; the source is never changed.  ``checksums`` (``'sha256'``,
     ``'md5'``) are computed while writing, not by reading the output again,
-    and returned in ``ConversionResult.checksums``.
+    and returned in ``ConversionResult.checksums``.  ``size`` (bytes) is
+    the disk's size instead of the source's: larger adds zeros; smaller
+    is refused if it would cut data.
     """
     source, destination = os.fspath(source), os.fspath(destination)
     if target_format not in FORMATS:
@@ -181,12 +217,9 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     if os.path.exists(source) and _same_file(source, destination):
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
-    opened, actual = open_input(source, source_format, target_format)
+    opened, actual = open_input(source, source_format, target_format, size)
+    report = EndingProgress(progress, opened.size)
     try:
-        def report(done: int) -> None:
-            if progress:
-                progress(done, opened.size)
-
         try:
             with AtomicOutput(destination) as output:
                 if checksums:
@@ -204,6 +237,7 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             raise VhdError(destination, describe_os_error(error)) from None
     finally:
         opened.close()
+    report.finish()
     return ConversionResult(
         source=source, destination=destination, source_format=actual,
         target_format=target_format, virtual_size=written.virtual_size,

@@ -66,15 +66,20 @@ def resolve_timestamp(explicit: str | int | None = None,
     now = time.time() if now is None else now
     if explicit is not None:
         stamp, origin = parse_timestamp(explicit), 'timestamp'
+        typed = str(explicit).strip()
     elif environ.get('SOURCE_DATE_EPOCH'):
         stamp, origin = source_date_epoch(environ), 'SOURCE_DATE_EPOCH'
+        typed = str(stamp)
     else:
         return int(now)
+    # The time as the user typed it, and the Unix seconds it means.
+    named = (f'{origin} {typed}' if typed == str(stamp)
+             else f'{origin} {typed} ({stamp} in Unix seconds)')
     if stamp > now + FUTURE_TOLERANCE:
-        raise UsageError(None, f'{origin} {stamp} is in the future; XenServer '
+        raise UsageError(None, f'{named} is in the future; XenServer '
                                'refuses disks created in the future')
     if not timestamps.fits(stamp):
-        raise UsageError(None, f'{origin} {stamp} cannot be stored in a VHD '
+        raise UsageError(None, f'{named} cannot be stored in a VHD '
                                '(it counts seconds from 2000-01-01)')
     return stamp
 

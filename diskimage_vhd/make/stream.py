@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.convert import ConversionResult
+from diskimage_vhd.make.convert import EndingProgress
 from diskimage_vhd.make.convert import Notify
 from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
@@ -47,14 +48,15 @@ class Measurement:
 def measure(source: str | os.PathLike, *,
             source_format: str | None = None,
             target_format: str = 'dynamic', allocate_all: bool = False,
-            max_size: int | None = None) -> Measurement:
+            max_size: int | None = None,
+            size: int | None = None) -> Measurement:
     """The exact size of the file ``convert`` would write, and its blocks.
 
     Costs finding the data: the data extents are probed (the first page
     of each piece), holes are not read; ``allocate_all`` reads nothing.
     """
     path = os.fspath(source)
-    opened, actual = open_input(path, source_format, target_format)
+    opened, actual = open_input(path, source_format, target_format, size)
     try:
         plan, _ = planned(opened, target_format, allocate_all, max_size, None)
     finally:
@@ -74,7 +76,8 @@ def stream(source: str | os.PathLike, fd: int, *,
            progress: ProgressCallback | None = None,
            notify: Notify | None = None,
            checksums: Sequence[str] = (),
-           name: str = STDOUT_NAME) -> ConversionResult:
+           name: str = STDOUT_NAME,
+           size: int | None = None) -> ConversionResult:
     """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
 
     Byte for byte what ``convert`` writes to a file given the same
@@ -86,10 +89,12 @@ def stream(source: str | os.PathLike, fd: int, *,
     """
     path = os.fspath(source)
     stamp = identity.Stamp.resolve(timestamp, unique_id)
-    opened, actual = open_input(path, source_format, target_format)
+    opened, actual = open_input(path, source_format, target_format, size)
     sink = StreamSink(fd, Hashes(checksums))
     try:
-        first, second = _passes(progress, opened.size, stamp.needs_digest)
+        report = EndingProgress(progress, opened.size)
+        first, second = _passes(report if progress else None, opened.size,
+                                stamp.needs_digest)
         plan, footer = planned(opened, target_format, allocate_all, max_size,
                                stamp, first, notify)
         try:
@@ -107,6 +112,7 @@ def stream(source: str | os.PathLike, fd: int, *,
                                  'is not a consistent disk') from None
     finally:
         opened.close()
+    report.finish()
     return ConversionResult(
         source=path, destination=name, source_format=actual,
         target_format=target_format, virtual_size=plan.virtual_size,

@@ -98,8 +98,16 @@ def auto_disk_config(image: VhdImage) -> AutoDiskConfig:
 
 def disk_findings(image: VhdImage) -> list[Finding]:
     """nova's _check_vdi_size, from the file's physical size."""
-    physical = image.file_size
-    smallest = max(0, ceil_div(physical, GIB) - FUDGE_GIB)
+    return physical_size_findings(image.file_size)
+
+
+def physical_size_findings(physical: int) -> list[Finding]:
+    """A note only when the rule rules a flavour out: up to 10 GiB, every
+    root disk (0 GiB included) takes the image.
+    """
+    smallest = ceil_div(physical, GIB) - FUDGE_GIB
+    if smallest <= 0:
+        return []
     return [Finding(
         Level.NOTE, 'physical-size',
         f'nova refuses a flavour whose root disk plus {FUDGE_GIB} GiB is '

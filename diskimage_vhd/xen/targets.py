@@ -12,6 +12,7 @@ import dataclasses
 import os
 import time
 
+from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
@@ -98,29 +99,28 @@ def assess(path: str | os.PathLike, target: str,
     auto: rackspace.AutoDiskConfig | None = None  # judged for rackspace
     try:
         image = VhdImage(path)
-    except VhdError as error:
+    except VhdError:
         if report.valid:  # check opened it a moment ago: it changed
             raise
-        # vhd-util-check already says what is wrong; judge what can be.
+        # vhd-util-check already says what is wrong, and the footer's rules
+        # judge what they can; the partitions, the sizes and the upload of
+        # a disk that cannot be read cannot be judged, so nothing is said
+        # of them.
         footer = _raw_footer(path)
         if footer is not None:
             findings += footer_findings(footer, None, now)
+        return Readiness(target, report, _worst_first(findings), {})
+    with image:
+        footer = image.footer
+        batmap = image.batmap_header is not None
+        findings += footer_findings(footer, batmap if image.is_dynamic
+                                    else None, now)
         if target == 'rackspace':
-            auto = rackspace.AutoDiskConfig(
-                False, f'the disk cannot be read ({error.problem})')
-    else:
-        with image:
-            footer = image.footer
-            batmap = image.batmap_header is not None
-            findings += footer_findings(footer, batmap if image.is_dynamic
-                                        else None, now)
-            if target == 'rackspace':
-                findings += rackspace.disk_findings(image)
-                auto = rackspace.auto_disk_config(image)
-    size = footer.current_size if footer is not None else 0
+            findings += rackspace.disk_findings(image)
+            auto = rackspace.auto_disk_config(image)
     properties: dict[str, str | int] = {
         'disk_format': 'vhd', 'container_format': 'ovf',
-        'min_disk': ceil_div(size, GIB)}
+        'min_disk': ceil_div(footer.current_size, GIB)}
     if auto is not None:
         properties['auto_disk_config'] = 'True' if auto.enabled else 'False'
         if not auto.enabled:
@@ -128,9 +128,12 @@ def assess(path: str | os.PathLike, target: str,
     if target == 'rackspace':
         findings += rackspace.upload_findings(os.path.getsize(path))
     findings.append(properties_note(properties))
+    return Readiness(target, report, _worst_first(findings), properties)
+
+
+def _worst_first(findings: list[Finding]) -> list[Finding]:
     order = list(Level)
-    findings.sort(key=lambda f: order.index(f.level))
-    return Readiness(target, report, findings, properties)
+    return sorted(findings, key=lambda f: order.index(f.level))
 
 
 def properties_note(properties: dict[str, str | int]) -> Finding:
@@ -143,7 +146,10 @@ def properties_note(properties: dict[str, str | int]) -> Finding:
 
 def _raw_footer(path: str) -> Footer | None:
     """The last 512 bytes as a footer, for a file the reader refuses."""
-    fd = open_input(path)
+    try:
+        fd = open_input(path)
+    except NotRegularFileError:  # vhd-util-check said so already
+        return None
     try:
         size = file_size(fd)
         if size < c.FOOTER_SIZE:

@@ -2,7 +2,7 @@
 
 ``disk-image-create -t raw,vhd debian-minimal baremetal xenserver-vhd``
 runs once for the class, with this package's ``vhd-util`` first on PATH, as
-a user gets it after ``pip install diskimage-vhd``.  The tests then check
+a user gets it after ``pip install .`` in a checkout.  The tests then check
 what DIB wrote: a valid, sparse XenServer VHD with the raw image's exact
 content, that boots under qemu (TCG) to a login prompt.  A second, quick
 class runs DIB with an unpatched vhd-util first on PATH and expects the
@@ -32,6 +32,7 @@ from typing import Dict, List, Optional
 import unittest
 
 from diskimage_vhd import dib
+from tests.unit.elements.test_xenserver_vhd_hooks import INSTALL_HINT
 
 BUILD_TIMEOUT = 45 * 60
 BOOT_TIMEOUT = 10 * 60
@@ -129,7 +130,7 @@ class EarlyCheckTest(unittest.TestCase):
         seconds = time.monotonic() - start
         self.assertNotEqual(res.returncode, 0, res.stdout[-3000:])
         self.assertIn('has no "convert" command', res.stdout)
-        self.assertIn('pip install diskimage-vhd', res.stdout)
+        self.assertIn(INSTALL_HINT, res.stdout)
         # Before debootstrap: nothing was downloaded or written.
         self.assertNotRegex(res.stdout, r'Running \S+/root\.d/08-debootstrap')
         self.assertFalse(list(self.tmp.glob('image*')))

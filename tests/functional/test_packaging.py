@@ -8,7 +8,8 @@ virtualenv with its requirements from PyPI (diskimage-builder among them;
 pip's cache keeps reruns short), and the installed commands are run from
 outside the source tree: ``--version``, a conversion judged by
 ``qemu-img compare``, ``check``, and ``elements-path`` with the element's
-hooks present and executable.  Needs git and PyPI; takes a minute or two.
+hooks present and executable; the man pages are in ``share/man/man1``.
+Needs git and PyPI; takes a minute or two.
 """
 
 from __future__ import annotations
@@ -146,6 +147,13 @@ class PackagingTest(unittest.TestCase):
             self.assertTrue(os.access(path, os.X_OK), path)
         self.assertTrue(os.path.isfile(os.path.join(
             elements, 'xenserver-vhd', 'README.rst')))
+        # The man pages, where man finds them for this prefix.
+        man1 = os.path.join(os.path.dirname(bin_dir), 'share', 'man', 'man1')
+        for page in ('diskimage-vhd.1', 'vhd-util.1'):
+            with open(os.path.join(man1, page)) as installed, \
+                    open(os.path.join(base.REPO_ROOT, 'doc', 'man',
+                                      page)) as committed:
+                self.assertEqual(installed.read(), committed.read(), page)
 
     def test_wheel(self) -> None:
         self.check_installed(self.installed('wheel'))

@@ -69,7 +69,18 @@ def footer_fault(footer: Footer, ignore_timestamps: bool,
     return None
 
 
-def _detail(footer: Footer, fault: Fault) -> str | None:
+# Why a footer without its cookie means the file is no VHD, for each copy.
+NO_COOKIE = {
+    'primary': 'its last 512 bytes are not a VHD footer, which starts '
+               'with "conectix": it is not a VHD, or a VHD cut short',
+    'backup': 'its first 512 bytes are not the copy of the footer a '
+              'dynamic VHD starts with, which starts with "conectix"',
+}
+
+
+def _detail(which: str, footer: Footer, fault: Fault) -> str | None:
+    if fault.code == 'cookie':
+        return NO_COOKIE[which]
     if fault.code == 'checksum':
         return (f'footer checksum {footer.checksum:#010x}, computed '
                 f'{footer.computed_checksum():#010x}')
@@ -81,7 +92,7 @@ def _detail(footer: Footer, fault: Fault) -> str | None:
 def _invalid(which: str, footer: Footer, fault: Fault) -> Exception:
     return stop(f'{which}-footer-{fault.code}',
                 f'{which} footer invalid: {fault.text}',
-                detail=_detail(footer, fault), footer=which)
+                detail=_detail(which, footer, fault), footer=which)
 
 
 def check_footers(run: CheckRun) -> Footer:

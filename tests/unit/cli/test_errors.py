@@ -120,6 +120,12 @@ class TestConvertErrors(CommandErrorTestCase):
             (('--timestamp', 'yesterday'), 'neither Unix seconds nor ISO'),
             (('--timestamp', '4102444800'), 'in the future'),
             (('--timestamp', '12'), 'counts seconds from 2000'),
+            # Times are named as typed, with the Unix seconds they mean.
+            (('--timestamp', '2100-01-01'), 'timestamp 2100-01-01 '
+             '(4102444800 in Unix seconds) is in the future'),
+            (('--timestamp', '1990-01-01T00:00:00Z'), 'timestamp '
+             '1990-01-01T00:00:00Z (631152000 in Unix seconds) cannot be '
+             'stored'),
             (('--to', 'raw', '--allocate-all'), 'only to --to dynamic'),
         ]
         for options, fragment in cases:

@@ -210,6 +210,80 @@ class InfoCheckTest(MessageTestCase):
                           'error': 'no such file or directory'})
 
 
+class NotAVhdTest(MessageTestCase):
+    """Files that are no VHD at all: one problem, said the same way with
+    and without --for, with the reason beside XenServer's words.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.text = self.path('text.txt')
+        with open(self.text, 'w') as f:
+            f.write('hello\n')
+        self.long_text = self.path('long.txt')
+        with open(self.long_text, 'w') as f:
+            f.write(''.join(f'{n}\n' for n in range(2000)))
+        self.empty = self.path('empty')
+        open(self.empty, 'w').close()
+        whole = self.path('whole.vhd')
+        raw = base.make_raw(self.path('a.raw'), 8 * base.MiB,
+                            [(0, base.random_bytes(base.MiB))])
+        self.assertEqual(diskimage_vhd('convert', '-q', raw,
+                                       whole).returncode, 0)
+        self.truncated = self.path('truncated.vhd')
+        with open(whole, 'rb') as f, open(self.truncated, 'wb') as out:
+            out.write(f.read(base.MiB))
+        self.directory = self.path('dir')
+        os.mkdir(self.directory)
+
+    def test_plain_check_says_why(self) -> None:
+        for path, why in (
+                (self.text, '(6 bytes is too small for a VHD)'),
+                (self.empty, '(0 bytes is too small for a VHD)'),
+                (self.long_text, 'it is not a VHD, or a VHD cut short'),
+                (self.truncated, 'it is not a VHD, or a VHD cut short')):
+            with self.subTest(path=path):
+                result = diskimage_vhd('check', path)
+                self.assertEqual(result.returncode, 22, result.stderr)
+                line, = result.stdout.splitlines()
+                self.assertTrue(line.startswith(f'{path} is invalid: '), line)
+                self.assertIn(why, line)
+                # XenServer's words stay first, as vhd-util prints them.
+                xen = vhd_util('check', '-n', path).stdout.splitlines()[0]
+                self.assertIn(f'is invalid: {xen} (', line)
+
+    def test_for_gives_the_one_problem(self) -> None:
+        for path in (self.text, self.empty, self.long_text, self.truncated,
+                     self.directory):
+            with self.subTest(path=path):
+                result = diskimage_vhd('check', '--for', 'rackspace', path)
+                self.assertEqual((result.returncode, result.stderr),
+                                 (22, ''))
+                problem, verdict = result.stdout.splitlines()
+                self.assertRegex(problem, r'^problem: vhd-util check fails: '
+                                          r'.*\[vhd-util-check\]$')
+                self.assertEqual(verdict, f'{path} is not ready for '
+                                          'rackspace: 1 problem '
+                                          '(vhd-util-check)')
+                report = json.loads(diskimage_vhd(
+                    'check', '--for', 'rackspace', '--json', path).stdout)
+                self.assertEqual(
+                    (report['warnings'], report['notes'],
+                     report['image_properties']), ([], [], {}))
+
+    def test_same_exit_status_with_and_without_for(self) -> None:
+        for path in (self.text, self.empty, self.truncated, self.directory,
+                     self.path('missing')):
+            plain = diskimage_vhd('check', path).returncode
+            for target in ('xenserver', 'rackspace'):
+                with self.subTest(path=path, target=target):
+                    self.assertEqual(
+                        diskimage_vhd('check', '--for', target,
+                                      path).returncode, plain)
+        self.assertEqual(diskimage_vhd('check', self.directory).returncode,
+                         22)
+
+
 class SubcommandHelpTest(MessageTestCase):
 
     def test_help_prints_the_subcommands_usage(self) -> None:

@@ -17,8 +17,10 @@ import subprocess
 import sys
 import time
 from typing import List
+import unittest
 
 from diskimage_vhd.cli.progress import bar_line
+from diskimage_vhd.cli.progress import rate_and_time_left
 from tests import base
 
 TMUX = shutil.which('tmux')
@@ -66,6 +68,54 @@ class BarLineTest(base.TempDirTestCase):
     def test_short_label_untouched(self) -> None:
         self.assertEqual(bar_line('converting x', 50, 80),
                          'converting x [' + '#' * 15 + '-' * 15 + ']  50%')
+
+
+# Draws a bar of 10 GB at 100 MB a second (a sleep between steps), long
+# enough for the rate and the time left to appear; says READY in a file
+# once it has drawn a bar after the rate's first second.
+RATE_DRIVER = '''
+import sys, time
+from diskimage_vhd.cli import progress
+
+bar = progress.Progress(sys.argv[1], 10 ** 10, interval=0)
+for step in range(10 ** 4):
+    bar(step * 10 ** 6)
+    if time.monotonic() - bar._started > progress.MIN_RATE_SECONDS + 0.2:
+        print('READY', file=open(sys.argv[2], 'w'))
+    time.sleep(0.01)
+'''
+STATS = re.compile(r' \d+%( [\d.]+ (bytes|KiB|MiB|GiB|TiB)/s, '
+                   r'(\d+:)?\d+:\d\d left)?$')
+
+
+class StatsTest(unittest.TestCase):
+    """The rate and time left follow the figure only where they fit."""
+
+    def test_rate_and_time_left(self) -> None:
+        self.assertEqual(rate_and_time_left(50 * base.MiB, 200 * base.MiB,
+                                            2.0), '25 MiB/s, 0:06 left')
+        self.assertEqual(rate_and_time_left(base.MiB, 4000 * base.MiB, 1.0),
+                         '1 MiB/s, 1:06:39 left')
+        self.assertEqual(rate_and_time_left(base.MiB, base.MiB, 2.0),
+                         '512 KiB/s')  # done: no time left to tell
+        self.assertEqual(rate_and_time_left(0, base.MiB, 5.0), '')
+        self.assertEqual(rate_and_time_left(base.MiB, 2 * base.MiB, 0.01), '')
+
+    def test_fits_every_width(self) -> None:
+        stats = '25 MiB/s, 0:06 left'
+        for label in ('converting in.raw',
+                      'converting /' + LONG_DIR + '/in.raw'):
+            for columns in range(1, 200):
+                line = bar_line(label, 25, columns, stats)
+                self.assertLessEqual(len(line), columns - 1, (columns, line))
+                if line.endswith(stats):
+                    # Shown whole, with the whole label and a full bar.
+                    self.assertTrue(line.startswith(label + ' [' + '#' * 7),
+                                    line)
+                else:
+                    self.assertEqual(line, bar_line(label, 25, columns))
+            widest = bar_line(label, 25, 200, stats)
+            self.assertTrue(widest.endswith(' 25% ' + stats), widest)
 
 
 class TerminalTest(base.TempDirTestCase):
@@ -146,6 +196,36 @@ class TerminalTest(base.TempDirTestCase):
 
     def test_convert_80_columns(self) -> None:
         self.convert_in_terminal(80)
+
+    def draw_rate(self, columns: int) -> List[str]:
+        """The screen once the driver has drawn with a rate to tell."""
+        ready = self.path(f'rate-ready-{columns}')
+        self.start(columns, [sys.executable, '-c', RATE_DRIVER,
+                             'converting in.raw', ready])
+        deadline = time.monotonic() + WAIT
+        while not os.path.exists(ready) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertTrue(os.path.exists(ready), '\n'.join(self.screen()))
+        return self.screen()
+
+    def test_rate_and_time_left_on_a_wide_terminal(self) -> None:
+        label = 'converting in.raw'
+        rows = self.draw_rate(120)
+        bars = [row for row in rows if BAR.search(row)]
+        self.assertEqual(len(bars), 1, '\n'.join(rows))
+        self.assertTrue(bars[0].startswith(label + ' ['), bars[0])
+        self.assertRegex(bars[0], STATS)
+        self.assertIn(' left', bars[0])
+        self.assertLess(len(bars[0]), 120)
+        self.tmux('send-keys', '-t', 'test', 'C-c')
+
+    def test_no_room_no_rate(self) -> None:
+        # At 40 columns the label and the bar take the room: no rate.
+        rows = self.draw_rate(40)
+        bars = [row for row in rows if BAR.search(row)]
+        self.assertEqual(len(bars), 1, '\n'.join(rows))
+        self.assertRegex(bars[0], r'^converting in\.raw \[[#-]+\] +\d+%$')
+        self.tmux('send-keys', '-t', 'test', 'C-c')
 
     def test_warning_and_interrupt_on_their_own_lines(self) -> None:
         for columns in (40, 80):

@@ -27,6 +27,9 @@ ELEMENT = Path(dib.elements_path()) / 'xenserver-vhd'
 PV_HOOK = ELEMENT / 'finalise.d' / '60-xenserver-vhd-pv-drivers'
 CHECK_HOOK = ELEMENT / 'root.d' / '01-xenserver-vhd-check-vhd-util'
 
+# What the build-stopping error tells a user to run: a command that works
+# before the package is on PyPI.
+INSTALL_HINT = 'pip install . in a checkout of diskimage-vhd'
 KVER = '6.1.0-99-amd64'
 BLK = 'kernel/drivers/block/xen-blkfront.ko'
 NET = 'kernel/drivers/net/xen-netfront.ko'
@@ -382,13 +385,13 @@ class CheckVhdUtilHookTest(_HookTestCase):
         res = self.check('raw vhd')
         self.assertNotEqual(res.returncode, 0, res.stdout)
         self.assertIn('has no "convert" command', res.stdout)
-        self.assertIn('pip install diskimage-vhd', res.stdout)
+        self.assertIn(INSTALL_HINT, res.stdout)
 
     def test_missing_vhd_util_fails(self) -> None:
         res = self.check('vhd')
         self.assertNotEqual(res.returncode, 0, res.stdout)
         self.assertIn('no vhd-util on PATH', res.stdout)
-        self.assertIn('pip install diskimage-vhd', res.stdout)
+        self.assertIn(INSTALL_HINT, res.stdout)
 
     def test_no_vhd_output_is_not_checked(self) -> None:
         self.fake_vhd_util(FAKE_STOCK_BLKTAP)
