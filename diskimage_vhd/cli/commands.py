@@ -66,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
                     '(creator tap 1.3, batmap 1.2), holding only the 2 MiB '
                     'blocks that have data. A VHD source (from any writer, '
                     'qemu-img included) is detected and re-laid the same way. '
-                    'DESTINATION appears only when complete.')
+                    'DESTINATION appears only when complete, even if the '
+                    'process is killed; --sync also makes it survive a '
+                    'power cut.')
     conv.add_argument('source', metavar='SOURCE')
     conv.add_argument('destination', metavar='DESTINATION',
                       help='the file to write, or - for standard output '
@@ -79,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
                       help='disk UUID (default: random; derived from the '
                            'content when SOURCE_DATE_EPOCH is set)')
     outputs.add_arguments(conv)
+    conv.add_argument('--sync', action='store_true',
+                      help='flush the output (and its directory) to the disk '
+                           'before it appears, so it survives a power cut; '
+                           'slower (default: as qemu-img and cp, no flush)')
     conv.add_argument('--for', dest='target', choices=TARGETS,
                       help='then check the output is ready for import into '
                            'TARGET, print the findings and exit 22 (keeping '
@@ -141,12 +147,13 @@ def _convert(args: argparse.Namespace) -> int:
                    timestamp=args.timestamp, unique_id=unique_id,
                    progress=report if progress else None,
                    notify=None if args.quiet else _warn,
-                   checksums=sorted(files))
+                   checksums=sorted(files), sync=args.sync)
     if args.destination == STDOUT_NAME:
         result = outputs.to_stdout(args, **options)
     else:
         result = convert(args.source, args.destination, **options)
-    outputs.write_checksum_files(result.checksums, files, args.destination)
+    outputs.write_checksum_files(result.checksums, files, args.destination,
+                                 args.sync)
     if progress:
         progress.finish()
         blocks = (f', {plural(result.allocated_blocks, "block")} allocated'

@@ -70,12 +70,14 @@ def checksum_line(hexdigest: str, name: str) -> str:
 
 
 def write_checksum_files(sums: dict[str, str], files: dict[str, list],
-                         name: str) -> None:
-    """Each checksum file, whole or not at all, after the image."""
+                         name: str, sync: bool = False) -> None:
+    """Each checksum file, whole or not at all, after the image (and, as
+    it, flushed with ``sync``).
+    """
     for algorithm, paths in files.items():
         line = checksum_line(sums[algorithm], name).encode()
         for path in paths:
-            with AtomicOutput(path) as output:
+            with AtomicOutput(path, sync) as output:
                 try:
                     os.write(output.fd, line)
                     output.commit()

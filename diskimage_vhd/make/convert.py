@@ -199,12 +199,15 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             progress: ProgressCallback | None = None,
             notify: Notify | None = None,
             checksums: Sequence[str] = (),
-            size: int | None = None) -> ConversionResult:
+            size: int | None = None,
+            sync: bool = False) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
     holding only the blocks with data.  The destination appears only when
-    complete; the source is never changed.  ``checksums`` (``'sha256'``,
+    complete, however the process ends; with ``sync`` it is also flushed
+    to the disk before it appears, so a power cut cannot leave it
+    incomplete either.  The source is never changed.  ``checksums`` (``'sha256'``,
     ``'md5'``) are computed while writing, not by reading the output again,
     and returned in ``ConversionResult.checksums``.  ``size`` (bytes) is
     the disk's size instead of the source's: larger adds zeros; smaller
@@ -221,15 +224,15 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     report = EndingProgress(progress, opened.size)
     try:
         try:
-            with AtomicOutput(destination) as output:
+            with AtomicOutput(destination, sync) as output:
                 if checksums:
                     written, footer, sums = _write_forward(
                         opened, output.fd, target_format, allocate_all,
-                        max_size, stamp, report, notify, checksums)
+                        max_size, stamp, report, notify, checksums, sync)
                 else:
                     written, footer = _write(opened, output.fd, target_format,
                                              allocate_all, max_size, stamp,
-                                             report, notify)
+                                             report, notify, sync)
                     sums = {}
                 opened.check_unchanged()
                 output.commit()
@@ -299,12 +302,13 @@ def _note_padding(source: Source, target_format: str, size: int,
 def _write_forward(source: Source, fd: int, target_format: str,
                    allocate_all: bool, max_size: int | None,
                    stamp: identity.Stamp, report: Callable[[int], None],
-                   notify: Notify | None, checksums: Sequence[str]
+                   notify: Notify | None, checksums: Sequence[str],
+                   sync: bool
                    ) -> tuple[Written, Footer | None, dict[str, str]]:
     """Plan first, then write front to back, hashing the output on the way."""
     plan, footer = planned(source, target_format, allocate_all, max_size,
                            stamp, notify=notify)
-    length, sums = emit(plan, footer, source, FileSink(fd, Hashes(checksums)),
+    length, sums = emit(plan, footer, source, FileSink(fd, Hashes(checksums), sync),
                         report)
     written = Written(plan.virtual_size, length,
                       plan if isinstance(plan, DynamicPlan) else None)
@@ -313,8 +317,8 @@ def _write_forward(source: Source, fd: int, target_format: str,
 
 def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
            max_size: int | None, stamp: identity.Stamp,
-           report: Callable[[int], None], notify: Notify | None
-           ) -> tuple[Written, Footer | None]:
+           report: Callable[[int], None], notify: Notify | None,
+           sync: bool) -> tuple[Written, Footer | None]:
     """Write the data, then stamp the footer from what was written.
 
     The content is hashed only when the UUID is derived from it.
@@ -325,11 +329,12 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
     if target_format == 'dynamic':
         written = write_dynamic(source, fd, DynamicPlan(size, entries),
                                 allocate_all=allocate_all, digest=digest,
-                                progress=report)
+                                progress=report, sync=sync)
         footer = stamp.footer(c.DISK_TYPE_DYNAMIC, size, written.digest)
         finish_dynamic(fd, written.plan, footer)
         return written, footer
-    written = write_plain(source, fd, size, digest=digest, progress=report)
+    written = write_plain(source, fd, size, digest=digest, progress=report,
+                          sync=sync)
     if target_format == 'raw':
         return written, None
     footer = stamp.footer(c.DISK_TYPE_FIXED, size, written.digest)

@@ -88,13 +88,14 @@ class StreamSink:
 class FileSink(StreamSink):
     """Into a new, empty file: zeros are hashed but left as holes.
 
-    The write-out starts as the file grows (``Writeback``), as the file
-    writer's does, so the closing ``fsync`` has little left.
+    With ``sync``, the write-out starts as the file grows (``Writeback``),
+    as the file writer's does, so the closing ``fsync`` has little left.
     """
 
-    def __init__(self, fd: int, hashes: Hashes | None = None):
+    def __init__(self, fd: int, hashes: Hashes | None = None,
+                 sync: bool = False):
         super().__init__(fd, hashes)
-        self.writeback = Writeback(fd)
+        self.writeback = Writeback(fd, sync)
 
     def write(self, data: bytes) -> None:
         self.hashes.update(data)

@@ -96,7 +96,7 @@ def write_block(fd: int, reader: BlockReader, block: Block,
 
 def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
                   allocate_all: bool, digest: ContentDigest | None = None,
-                  progress: OnProgress = None) -> Written:
+                  progress: OnProgress = None, sync: bool = False) -> Written:
     """Write ``source``'s blocks to ``fd`` as libvhd lays them out.
 
     ``fd`` must be a new, empty file: parts of blocks without data are left
@@ -105,9 +105,10 @@ def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
     copy, though a worker thread hashes it beside the copy: give one only
     when a UUID is derived from it).  The metadata and
     footers go last, by ``finish_dynamic``, once the footer is stamped.
+    ``sync``: a flush will follow, so start the write-out as we go.
     """
     reader = BlockReader(source, c.BLOCK_SIZE, progress, need_data=False)
-    writeback = Writeback(fd)
+    writeback = Writeback(fd, sync)
     stream = (reader.all_blocks(plan.blocks) if allocate_all
               else reader.data_blocks())
     hasher = _hasher(digest, source)
@@ -150,13 +151,13 @@ def finish_dynamic(fd: int, plan: DynamicPlan, footer: Footer) -> None:
 
 def write_plain(source: Source, fd: int, size: int, *,
                 digest: ContentDigest | None = None,
-                progress: OnProgress = None) -> Written:
+                progress: OnProgress = None, sync: bool = False) -> Written:
     """Write the first ``size`` bytes of ``source`` as a sparse flat file.
 
     ``fd`` must be a new, empty file; only non-zero pieces are written.
     """
     reader = BlockReader(source, c.BLOCK_SIZE, progress, need_data=False)
-    writeback = Writeback(fd)
+    writeback = Writeback(fd, sync)
     hasher = _hasher(digest, source)
     try:
         written = _write_plain(reader, fd, size, writeback, hasher)
