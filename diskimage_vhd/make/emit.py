@@ -12,20 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 import os
 
-from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.identity import ContentDigest
-from diskimage_vhd.make.plan import BITMAP
 from diskimage_vhd.make.plan import DATA
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
-from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import METADATA
 from diskimage_vhd.make.plan import ZEROS
+from diskimage_vhd.make.render import Rendering
 from diskimage_vhd.posix.writeback import Writeback
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -157,19 +155,18 @@ class Emitter:
         self._next: Block | None = next(self._blocks, None)
 
     def run(self) -> None:
-        footer_bytes = self.footer.pack() if self.footer else b''
+        rendering = Rendering(self.plan, self.footer)
         for region in self.plan.regions():
-            if region.kind == METADATA:
-                for _, data in self.plan.metadata(self.footer):
-                    self.sink.write(data)
-            elif region.kind == FOOTER:
-                self.sink.write(footer_bytes)
+            if region.kind == DATA:
+                self._data(region.origin, region.end - region.start)
             elif region.kind == ZEROS:
                 self.sink.zeros(region.end - region.start)
-            elif region.kind == BITMAP:
-                self.sink.write(FULL_BLOCK_BITMAP)
-            elif region.kind == DATA:
-                self._data(region.origin, region.end - region.start)
+            elif region.kind == METADATA:
+                for _, data in rendering.metadata_chunks():
+                    self.sink.write(data)
+            else:
+                self.sink.write(rendering.constant(region, region.start,
+                                                   region.end))
         self.sink.close()
 
     def _block(self, index: int) -> Block | None:

@@ -104,13 +104,6 @@ class DynamicPlan:
             return self.layout.metadata_end // c.SECTOR_SIZE
         return self.sectors[position] + 1 + c.SECTORS_PER_BLOCK
 
-    def gaps(self) -> Iterator[int]:
-        """The first sector of each gap before a block: a footer copy lies there."""
-        for position, sector in enumerate(self.sectors):
-            previous = self.block_end(position - 1)
-            if sector != previous:
-                yield previous
-
     def locate(self, sector: int) -> int:
         """The position of the last allocated block starting at or before
         ``sector`` (-1 if none).

@@ -22,6 +22,7 @@ from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.make.identity import ContentDigest
 from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.render import Rendering
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
 
@@ -141,11 +142,7 @@ def _hasher(digest: ContentDigest | None,
 
 def finish_dynamic(fd: int, plan: DynamicPlan, footer: Footer) -> None:
     """The footer copies in the gaps and at the end, then the metadata."""
-    footer_bytes = footer.pack()
-    for gap in plan.gaps():
-        write_all(fd, footer_bytes, gap * c.SECTOR_SIZE)
-    write_all(fd, footer_bytes, plan.end * c.SECTOR_SIZE)
-    for offset, data in plan.metadata(footer):
+    for offset, data in Rendering(plan, footer).placed():
         write_all(fd, data, offset)
 
 
