@@ -8,6 +8,7 @@ import argparse  # noqa: H306
 from collections.abc import Sequence
 import functools
 import sys
+from typing import TYPE_CHECKING
 
 from diskimage_vhd import check
 from diskimage_vhd.cli import measure as measure_cli
@@ -27,7 +28,6 @@ from diskimage_vhd.sizes import plural
 from diskimage_vhd.version import version_string
 from diskimage_vhd.xen import TARGETS
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import TextIO
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.make.convert import FORMATS
 from diskimage_vhd import sizes
 from diskimage_vhd.sizes import format_size
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import UsageError
@@ -19,7 +20,6 @@ from diskimage_vhd.make.emit import CHECKSUMS
 from diskimage_vhd.make.emit import STDOUT_NAME
 from diskimage_vhd.posix.atomic import AtomicOutput
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 

@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 import gc
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli import startup
 from diskimage_vhd.errors import VhdError
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from collections import namedtuple
 import os
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotAVhdError
@@ -32,7 +33,6 @@ from diskimage_vhd.make.writer import Written
 from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.sizes import format_size
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     import uuid as uuidlib  # imported where a UUID object is made
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 import os
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -26,7 +27,6 @@ from diskimage_vhd.make.plan import ZEROS
 from diskimage_vhd.make.render import Rendering
 from diskimage_vhd.posix.writeback import Writeback
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from diskimage_vhd.image.sources import Source
     from diskimage_vhd.make.blocks import OnProgress

@@ -7,6 +7,7 @@ from collections import namedtuple
 import os
 import struct
 import time
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
@@ -16,7 +17,6 @@ from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import Zeros
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     import uuid  # imported where a UUID object is made: it costs start-up

@@ -14,6 +14,7 @@ import array
 import bisect
 from collections.abc import Iterator
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import batmap_checksum
@@ -26,7 +27,6 @@ from diskimage_vhd.format.layout import DynamicLayout
 from diskimage_vhd.format.layout import next_block_sector
 from diskimage_vhd.format.units import blocks_for
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Union
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import threading
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format.footer import Footer
@@ -20,7 +21,6 @@ from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import Region
 from diskimage_vhd.make.plan import ZEROS
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from diskimage_vhd.make.plan import Plan
 

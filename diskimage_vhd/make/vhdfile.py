@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
@@ -21,7 +22,6 @@ from diskimage_vhd.make.plan import DATA
 from diskimage_vhd.make.plan import METADATA
 from diskimage_vhd.make.render import Rendering
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     import uuid as uuidlib  # imported where a UUID object is made
 
