@@ -2,7 +2,8 @@
 
 ``assess`` applies every rule of the target: ``xenserver`` is vhd-util
 check plus the footer's rules (readiness.py); ``rackspace`` adds what nova's
-XenAPI driver and Cloud Files do with the disk (rackspace.py).  The result
+XenAPI driver and Cloud Files do with the disk (rackspace.py); ``azure``
+has rules of its own, read from the footer and the file's size (azure.py).  The result
 also carries the Glance properties to upload the image with.
 """
 
@@ -25,6 +26,7 @@ from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.sizes import plural
 from diskimage_vhd.xen.check import check
 from diskimage_vhd.xen.check import CheckReport
+from diskimage_vhd.xen import azure
 from diskimage_vhd.xen import rackspace
 from diskimage_vhd.xen.rackspace import GIB
 from diskimage_vhd.xen.readiness import Finding
@@ -88,6 +90,11 @@ def assess(path: str | os.PathLike, target: str,
     path = os.fspath(path)
     now = time.time() if now is None else now
     report = check(path, check_bitmaps=check_bitmaps, now=now, readable=True)
+    if target == 'azure':
+        # Azure reads the footer alone: vhd-util check's verdict (kept in
+        # the report) is XenServer's, not Azure's.
+        return Readiness(target, report, _worst_first(azure.findings(
+            _raw_footer(path), os.path.getsize(path))), {})
     findings: list[Finding] = []
     if not report.valid:
         detail = f' ({report.detail})' if report.detail else ''
