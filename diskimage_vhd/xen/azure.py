@@ -53,8 +53,9 @@ def findings(footer: Footer | None, file_size: int) -> list[Finding]:
         add(Level.PROBLEM, 'size-not-mib',
             f'virtual size {size} bytes is not a whole number of MiB, as '
             'Azure requires', RECONVERT + ' (it rounds the size up)')
-    if footer.disk_type == c.DISK_TYPE_FIXED \
-            and file_size != size + c.FOOTER_SIZE:
+    if footer.disk_type != c.DISK_TYPE_FIXED:
+        return found  # its file is not the disk: no upload to judge
+    if file_size != size + c.FOOTER_SIZE:
         add(Level.PROBLEM, 'file-size',
             f'file is {file_size} bytes, not the virtual size plus the '
             f'footer ({size + c.FOOTER_SIZE}): Azure takes the file as the '
