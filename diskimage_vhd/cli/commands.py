@@ -20,12 +20,12 @@ from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.format.shapes import TARGETS
 from diskimage_vhd.make.convert import convert
 from diskimage_vhd.make.identity import parse_uuid
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.sizes import plural
 from diskimage_vhd.version import version_string
-from diskimage_vhd.format.shapes import TARGETS
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:

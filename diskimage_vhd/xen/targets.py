@@ -24,9 +24,9 @@ from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.sizes import plural
+from diskimage_vhd.xen import azure
 from diskimage_vhd.xen.check import check
 from diskimage_vhd.xen.check import CheckReport
-from diskimage_vhd.xen import azure
 from diskimage_vhd.xen import rackspace
 from diskimage_vhd.xen.rackspace import GIB
 from diskimage_vhd.xen.readiness import Finding

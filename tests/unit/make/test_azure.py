@@ -97,6 +97,16 @@ class TestAzureShape(base.TempDirTestCase):
         with open(out, 'rb') as a, open(piped, 'rb') as b:
             self.assertEqual(a.read(), b.read())
 
+    def test_vhd_file_reads_as_the_file(self) -> None:
+        from diskimage_vhd.make.vhdfile import VhdFile
+        raw = self.raw(21 * MiB + 512)
+        out = convert(raw, self.path('file.vhd'), target='azure',
+                      **STAMP).destination
+        with VhdFile(raw, target='azure', **STAMP) as made, \
+                open(out, 'rb') as written:
+            self.assertEqual(len(made), os.path.getsize(out))
+            self.assertEqual(made.read(), written.read())
+
     def test_cli_stream_to_stdout(self) -> None:
         raw = self.raw(21 * MiB + 512)
         piped = self.path('piped.vhd')
