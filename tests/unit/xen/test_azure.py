@@ -101,6 +101,17 @@ class TestAzureRules(base.TempDirTestCase):
         raw = base.make_raw(self.path('plain.raw'), 21 * MiB)
         self.assertEqual(self.codes(raw), ['no-footer'])
 
+    def test_not_a_file(self) -> None:
+        fifo = self.path('fifo')
+        os.mkfifo(fifo)
+        for path, kind in ((self.tmp, 'is a directory'),
+                           (fifo, 'is not a regular file or block device')):
+            with self.subTest(kind=kind):
+                problems = assess(path, 'azure').problems
+                self.assertEqual([f.code for f in problems], ['not-a-file'])
+                self.assertEqual(problems[0].text, f'{path} {kind}: Azure '
+                                 'takes a file, uploaded byte for byte')
+
     def test_cli_verdict_and_json(self) -> None:
         path = self.qemu_fixed('chs.vhd', '21M')
         result = base.run_module('diskimage_vhd', 'check', '--for', 'azure',
