@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 from diskimage_vhd.errors import UsageError
 
+# Flush each output to the disk before it takes its name (guarantees.rst).
+SYNC = 'DIB_VHD_SYNC'
 TRUE = ('1', 'true', 'yes', 'on')
 FALSE = ('', '0', 'false', 'no', 'off')
 

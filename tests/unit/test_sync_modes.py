@@ -219,6 +219,21 @@ class VhdUtilModesTest(SyncModeTest):
                 # -s 1 -t 0 renames first and then cuts the footer off.
                 self.assertFlushedThenNamed(calls, data_first=pair != '10')
 
+    def test_create_follows_the_mode(self) -> None:
+        """``vhd-util create`` writes its disk through the same output."""
+        for sync in ('0', '1'):
+            with self.subTest(sync=sync):
+                out = self.path(f'empty-{sync}.vhd')
+                calls = self.traced(VHD_UTIL + ['create', '-n', out, '-s',
+                                                '100'],
+                                    {'DIB_VHD_SYNC': sync})
+                if sync == '1':
+                    self.assertFlushedThenNamed(calls)
+                else:
+                    self.assertNoFlush(calls)
+                check = base.run(VHD_UTIL + ['check', '-n', out])
+                self.assertEqual(check.returncode, 0, check.stdout)
+
     def test_a_mistyped_switch_is_refused(self) -> None:
         result = base.run(self.vhd_util(self.disk, self.disk, '01'),
                           env=dict(os.environ, DIB_VHD_SYNC='yse'))
