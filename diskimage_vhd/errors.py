@@ -52,6 +52,14 @@ class NotRegularFileError(VhdError):
     """
 
 
+class EmptyDiskError(VhdError):
+    """The input holds no disk at all (0 bytes): refused like any other
+    input that cannot be converted.
+    """
+
+    exit_code = 22  # EINVAL, as every refusal of an input
+
+
 class UsageError(VhdError):
     """The request itself cannot be done (bad size, bad timestamp, ...)."""
 

@@ -93,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument('--json', action='store_true',
                       help='print JSON, errors included (a list for several '
                            'files)')
+    measure_cli.add_size_rule_option(info)
 
     chk = commands.add_parser(
         'check', help='check a VHD as vhd-util check does, plus XenServer '
@@ -111,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="also read each allocated block's sector bitmap")
     chk.add_argument('--json', action='store_true',
                      help='print JSON, errors included')
+    measure_cli.add_size_rule_option(chk)
 
     measure_cli.add_parser(commands)
 
@@ -202,7 +204,7 @@ def _info(args: argparse.Namespace) -> int:
     described: list[dict[str, object]] = []
     for path in args.files:
         try:
-            info = inspect(path)
+            info = inspect(path, args.size_rule)
         except VhdError as error:
             if not args.json and len(args.files) == 1:
                 raise
@@ -236,7 +238,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         if args.target:
             return _check_for(args.file, args.target, args.json, args.bitmaps)
-        report = check(args.file, check_bitmaps=args.bitmaps)
+        report = check(args.file, check_bitmaps=args.bitmaps,
+                       size_rule=args.size_rule)
     except VhdError as error:
         if not args.json:
             raise

@@ -11,11 +11,8 @@ TAP_1_3 = 0x00010003  # what libvhd writes today
 # Old tapdisks kept the hidden flag out of the footer checksum.
 TAP_HIDDEN_OUTSIDE_CHECKSUM = (TAP_0_1, TAP_1_1)
 
-# Creators whose disks are sized by ``current_size``; for the others qemu
-# (and Virtual PC) trust the CHS geometry.  Same table as qemu's vpc driver.
-CURRENT_SIZE_CREATORS = (b'win ', b'qem2', b'd2v ', b'CTXS', CREATOR_TAP)
 
-__all__ = ['CREATOR_TAP', 'CURRENT_SIZE_CREATORS', 'HOST_OS_NAMES', 'TAP_0_1',
+__all__ = ['CREATOR_TAP', 'HOST_OS_NAMES', 'TAP_0_1',
            'TAP_1_1', 'TAP_1_2', 'TAP_1_3', 'is_tapdisk', 'version_text']
 
 HOST_OS_WINDOWS = 0x5769326B  # 'Wi2k'

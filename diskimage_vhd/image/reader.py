@@ -15,6 +15,7 @@ import os
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import bit_is_set
@@ -24,6 +25,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.opened import OpenedInput
@@ -39,13 +41,19 @@ from diskimage_vhd.posix.io import will_need
 # a sparse file with a header claiming 2^32 entries would cost 16 GiB.
 MAX_TABLE_ENTRIES = c.MAX_ADDRESSABLE_SIZE // (512 * 1024)
 MIN_BLOCK_SIZE = c.SECTOR_SIZE
+DATA_PAST_CHUNK = 1 << 20
 
 
 class VhdImage(OpenedInput):
     """An open VHD: its structures, its allocated extents and its data."""
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str],
+                 size_rule: str = sizing.AUTO):
+        if size_rule not in sizing.SIZE_RULES:
+            raise UsageError(None, f'unknown size rule {size_rule!r} (one of '
+                                   f'{", ".join(sizing.SIZE_RULES)})')
         super().__init__(path)
+        self.size_rule = size_rule
         try:
             self._load()
         except BaseException:
@@ -76,9 +84,10 @@ class VhdImage(OpenedInput):
         self.data_end = self.file_size - c.FOOTER_SIZE + short
         if self.footer.disk_type == c.DISK_TYPE_FIXED:
             self._check_fixed_length()
-            self.size = min(self.footer.virtual_size, self.data_end)
+            self.size = min(sizing.virtual_size(self.footer, self.size_rule,
+                                                self._fixed_data_past),
+                            self.data_end)
         elif self.footer.is_dynamic:
-            self.size = self.footer.virtual_size
             self._load_dynamic()
         else:
             raise self._refuse('disk-type', 'unknown disk type '
@@ -94,7 +103,7 @@ class VhdImage(OpenedInput):
             # No room for a footer: raw data (1 to 510 bytes), unless it is
             # empty or starts as a VHD does (a VHD cut short).
             head = pread_full(self.fd, len(c.FOOTER_COOKIE), 0)
-            if size and not head.startswith(c.FOOTER_COOKIE):
+            if not head.startswith(c.FOOTER_COOKIE):
                 raise NotAVhdError(self.path, f'not a VHD: {size} bytes is '
                                               'too small', kind='not-a-vhd')
             raise self._refuse('too-small', f'not a VHD: {size} bytes is too '
@@ -125,7 +134,7 @@ class VhdImage(OpenedInput):
         a file shorter or longer than its footer says is damaged or not what
         it claims, and no size read from it can be trusted: it is refused
         rather than cut or padded to a size of our choosing.  (qemu sizes
-        some disks by their CHS geometry, ``virtual_size``, yet writes
+        some disks by their CHS geometry, format/sizing.py, yet writes
         ``current_size`` bytes of data, so the data is held to that.)
         """
         claimed = self.footer.current_size
@@ -169,7 +178,42 @@ class VhdImage(OpenedInput):
         self.block_size = bs
         self.bitmap_bytes = sector_bitmap_bytes(bs)
         self._load_batmap()
+        self.size = sizing.virtual_size(self.footer, self.size_rule,
+                                        self._dynamic_data_past)
         self._check_blocks()
+
+    def _fixed_data_past(self, offset: int) -> bool:
+        """Whether a fixed disk holds a non-zero byte from ``offset`` on."""
+        for start, end in file_data_extents(self.fd, offset, self.data_end):
+            while start < end:
+                length = min(end - start, DATA_PAST_CHUNK)
+                if any(pread_full(self.fd, length, start)):
+                    return True
+                start += length
+        return False
+
+    def _dynamic_data_past(self, offset: int) -> bool:
+        """Whether a block's bitmap marks a sector written from ``offset``
+        on, within the current size (a bitmap past the file counts as data:
+        the block checks refuse it later).
+        """
+        assert self.bat is not None
+        bs = self.block_size
+        end = min(self.footer.current_size, len(self.bat) * bs)
+        for index in range(offset // bs, blocks_for(end, bs)):
+            entry = self.bat[index]
+            if entry == c.UNALLOCATED:
+                continue
+            bitmap = pread_full(self.fd, self.bitmap_bytes,
+                                entry * c.SECTOR_SIZE)
+            if len(bitmap) < self.bitmap_bytes:
+                return True
+            first = max(offset - index * bs, 0) // c.SECTOR_SIZE
+            last = (min(end - index * bs, bs) - 1) // c.SECTOR_SIZE
+            if any(bit_is_set(bitmap, sector)
+                   for sector in range(first, last + 1)):
+                return True
+        return False
 
     def _load_batmap(self) -> None:
         """XenServer's batmap, where a tap 1.2+ creator says there is one."""

@@ -7,11 +7,13 @@ from collections import namedtuple
 import os
 
 from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.reader import VhdImage
@@ -104,12 +106,13 @@ def _same_file(source: str, destination: str) -> bool:
     return os.path.realpath(source) == os.path.realpath(destination)
 
 
-def _open_source(path: str, declared: str | None) -> tuple:
+def _open_source(path: str, declared: str | None,
+                 size_rule: str = sizing.AUTO) -> tuple:
     """Open ``path`` as a Source, checking it is what the caller declared."""
     if declared == 'raw':
         return RawSource(path), 'raw'
     try:
-        image = VhdImage(path)
+        image = VhdImage(path, size_rule)
     except NotAVhdError:
         if declared in ('fixed', 'dynamic', 'vhd'):
             raise
@@ -127,19 +130,20 @@ def _open_source(path: str, declared: str | None) -> tuple:
 
 
 def open_input(path: str, source_format: str | None,
-               target_format: str, size: int | None = None
-               ) -> tuple[Source, str]:
+               target_format: str, size: int | None = None,
+               size_rule: str = sizing.AUTO) -> tuple[Source, str]:
     """Check the formats asked for, open ``path`` and refuse an empty disk;
     with ``size``, see it at that size (refusing to cut data).
+    ``size_rule`` is how a VHD's size is read (format/sizing.py).
     """
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
     if source_format not in (None, 'vhd') + FORMATS:
         raise UsageError(None, f'unknown source format {source_format!r}')
-    opened, actual = _open_source(path, source_format)
+    opened, actual = _open_source(path, source_format, size_rule)
     if opened.size == 0:
         opened.close()
-        raise VhdError(path, 'is empty: there is no disk to convert')
+        raise EmptyDiskError(path, 'is empty: there is no disk to convert')
     if size is not None:
         try:
             opened = resized(opened, size)
@@ -199,7 +203,8 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             progress: ProgressCallback | None = None,
             notify: Notify | None = None,
             checksums: Sequence[str] = (),
-            size: int | None = None) -> ConversionResult:
+            size: int | None = None,
+            size_rule: str = sizing.AUTO) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
@@ -208,7 +213,8 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     ``'md5'``) are computed while writing, not by reading the output again,
     and returned in ``ConversionResult.checksums``.  ``size`` (bytes) is
     the disk's size instead of the source's: larger adds zeros; smaller
-    is refused if it would cut data.
+    is refused if it would cut data.  ``size_rule`` (``auto``,
+    ``current-size``, ``geometry``) is how a VHD source's size is read.
     """
     source, destination = os.fspath(source), os.fspath(destination)
     if target_format not in FORMATS:
@@ -217,7 +223,8 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     if os.path.exists(source) and _same_file(source, destination):
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
-    opened, actual = open_input(source, source_format, target_format, size)
+    opened, actual = open_input(source, source_format, target_format, size,
+                                size_rule)
     report = EndingProgress(progress, opened.size)
     try:
         try:

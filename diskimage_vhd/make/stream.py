@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.format import sizing
 from diskimage_vhd.make.convert import ConversionResult
 from diskimage_vhd.make.convert import EndingProgress
 from diskimage_vhd.make.convert import Notify
@@ -49,14 +50,16 @@ def measure(source: str | os.PathLike, *,
             source_format: str | None = None,
             target_format: str = 'dynamic', allocate_all: bool = False,
             max_size: int | None = None,
-            size: int | None = None) -> Measurement:
+            size: int | None = None,
+            size_rule: str = sizing.AUTO) -> Measurement:
     """The exact size of the file ``convert`` would write, and its blocks.
 
     Costs finding the data: the data extents are probed (the first page
     of each piece), holes are not read; ``allocate_all`` reads nothing.
     """
     path = os.fspath(source)
-    opened, actual = open_input(path, source_format, target_format, size)
+    opened, actual = open_input(path, source_format, target_format, size,
+                                size_rule)
     try:
         plan, _ = planned(opened, target_format, allocate_all, max_size, None)
     finally:
@@ -77,7 +80,8 @@ def stream(source: str | os.PathLike, fd: int, *,
            notify: Notify | None = None,
            checksums: Sequence[str] = (),
            name: str = STDOUT_NAME,
-           size: int | None = None) -> ConversionResult:
+           size: int | None = None,
+           size_rule: str = sizing.AUTO) -> ConversionResult:
     """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
 
     Byte for byte what ``convert`` writes to a file given the same
@@ -89,7 +93,8 @@ def stream(source: str | os.PathLike, fd: int, *,
     """
     path = os.fspath(source)
     stamp = identity.Stamp.resolve(timestamp, unique_id)
-    opened, actual = open_input(path, source_format, target_format, size)
+    opened, actual = open_input(path, source_format, target_format, size,
+                                size_rule)
     sink = StreamSink(fd, Hashes(checksums))
     try:
         report = EndingProgress(progress, opened.size)

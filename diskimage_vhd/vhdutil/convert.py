@@ -14,6 +14,7 @@ import errno
 import os
 from typing import Callable, TYPE_CHECKING
 
+from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
@@ -101,7 +102,8 @@ def raw_to_fixed(source: str, target: str, timestamp: str | None,
         padded = sector_padded(size)
         check_virtual_size(source, size, padded, 'sectors')
         if padded == 0:
-            raise VhdError(source, 'is empty: there is no disk to convert')
+            raise EmptyDiskError(source, 'is empty: there is no disk to '
+                                         'convert')
         footer = _fixed_footer(source, padded, stamp)
         append_and_rename(fd, source, target,
                           bytes(padded - size) + footer.pack())

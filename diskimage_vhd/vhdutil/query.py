@@ -45,9 +45,9 @@ def marker(vhd: libvhd.Vhd) -> int:
 
 
 def allocated_blocks(vhd: libvhd.Vhd) -> int:
-    """Allocated entries among the disk's current blocks (0 for fixed)."""
-    if not vhd.is_dynamic:
-        return 0
+    """Allocated entries among the BAT ``vhd_read_bat`` reads (a fixed
+    disk has none to read: EINVAL).
+    """
     libvhd.check_bat_readable(vhd)
     return libvhd.bat_summary(vhd)[0]
 
@@ -112,7 +112,7 @@ def run(args: list[str], out: Callable[[str], None]) -> int:
             try:
                 out(str(allocated_blocks(vhd)))
             except libvhd.LibvhdError as error:
-                out(f'failed to get allocated block count: {-error.errno}')
+                out(f'error reading bat: {-error.errno}')
                 err = err or error.errno
         if 'p' in found:
             if vhd.footer.disk_type != c.DISK_TYPE_DIFFERENCING:

@@ -133,8 +133,15 @@ class Vhd(OpenFile):
 
     @property
     def current_blocks(self) -> int:
-        """The BAT entries libvhd reads: ``curr_size >> 21``."""
+        """The whole blocks ``vhd-util check`` looks at: ``curr_size >> 21``."""
         return self.footer.current_size >> BLOCK_SHIFT
+
+    @property
+    def bat_entries(self) -> int:
+        """The BAT entries ``vhd_read_bat`` reads: a partial last block
+        counts (``query -a``, ``query -s`` and ``read -b`` see it).
+        """
+        return ceil_div(self.footer.current_size, 1 << BLOCK_SHIFT)
 
 
 def open_fd(path: str) -> int:
@@ -265,6 +272,8 @@ def end_of_headers(vhd: Vhd, batmap: Batmap | None = None) -> int:
 
 def check_bat_readable(vhd: Vhd) -> None:
     """``vhd_read_bat``'s own failures, found before any entry is used."""
+    if not vhd.is_dynamic:
+        raise LibvhdError(errno.EINVAL, 'a fixed disk has no BAT')
     header = vhd.header
     assert header is not None
     if vhd.current_blocks > header.max_table_entries:
@@ -273,7 +282,11 @@ def check_bat_readable(vhd: Vhd) -> None:
                                         'blocks) exceeds BAT size '
                                         f'({header.max_table_entries})',
                           kind='bat-smaller-than-disk')
-    length = sector_padded(vhd.current_blocks * 4)
+    if vhd.bat_entries > header.max_table_entries:
+        raise LibvhdError(errno.EINVAL, f'more VHD blocks ({vhd.bat_entries}) '
+                                        'than possible '
+                                        f'({header.max_table_entries})')
+    length = sector_padded(vhd.bat_entries * batlib.ENTRY_SIZE)
     offset = header.table_offset
     if length and offset + length > vhd.file_size:
         if offset >= MAX_OFFSET:
@@ -310,7 +323,7 @@ def bat_summary(vhd: Vhd) -> tuple[int, int]:
     """
     header = vhd.header
     assert header is not None
-    count = vhd.current_blocks
+    count = vhd.bat_entries
     table_end = header.table_offset + count * batlib.ENTRY_SIZE
     allocated = count
     highest = -1

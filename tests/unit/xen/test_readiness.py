@@ -24,7 +24,7 @@ from tests.disks import MiB
 
 GIB = 1024 ** 3
 TODAYS_KEYS = {'path', 'valid', 'error', 'detail', 'warnings', 'exit_code',
-               'disk_type', 'code'}
+               'disk_type', 'code', 'virtual_size'}
 NEW_KEYS = {'target', 'ready', 'problems', 'notes', 'image_properties'}
 
 
