@@ -25,6 +25,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format import locate
 from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.format.units import sector_padded
@@ -79,9 +80,10 @@ class VhdImage(OpenedInput):
         self.bat: array.array | None = None
         self.batmap_header: BatmapHeader | None = None
         self.batmap: bytes | None = None
-        # An old tapdisk footer is 511 bytes long: the data ends before it.
-        short = self.file_size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1
-        self.data_end = self.file_size - c.FOOTER_SIZE + short
+        # The data ends where the footer starts (511 bytes from the end
+        # for an old short footer).
+        self.data_end = max(locate.span(locate.end_place(self.file_size),
+                                        self.file_size)[0], 0)
         if self.footer.disk_type == c.DISK_TYPE_FIXED:
             self._check_fixed_length()
             self.size = min(sizing.virtual_size(self.footer, self.size_rule,
@@ -108,21 +110,20 @@ class VhdImage(OpenedInput):
                                               'too small', kind='not-a-vhd')
             raise self._refuse('too-small', f'not a VHD: {size} bytes is too '
                                             'small')
-        if size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1:
-            raw = self._pread_exact(c.FOOTER_SIZE - 1, size - c.FOOTER_SIZE + 1)
-        else:
-            raw = self._pread_exact(c.FOOTER_SIZE, size - c.FOOTER_SIZE)
-        footer = Footer.parse(raw.ljust(c.FOOTER_SIZE, b'\0'))
-        if footer.cookie == c.FOOTER_COOKIE:
-            self._check_footer_checksum(footer, 'footer')
-            return footer
+        found = locate.find_footer(size, self._pread_exact,
+                                   (locate.end_place(size),))
+        if found is not None:
+            self._check_footer_checksum(found.footer, 'footer')
+            return found.footer
         if size < c.FOOTER_SIZE:  # 511 bytes, not a short footer
             raise NotAVhdError(self.path, f'not a VHD: {size} bytes is too '
                                           'small', kind='not-a-vhd')
-        copy = Footer.parse(self._pread_exact(c.FOOTER_SIZE, 0))
-        if copy.cookie == c.FOOTER_COOKIE and copy.is_dynamic:
-            self._check_footer_checksum(copy, 'footer copy')
-            return copy
+        found = locate.find_footer(
+            size, self._pread_exact, (locate.COPY,),
+            lambda copy: locate.has_cookie(copy) and copy.is_dynamic)
+        if found is not None:
+            self._check_footer_checksum(found.footer, 'footer copy')
+            return found.footer
         raise NotAVhdError(self.path, 'not a VHD: no footer cookie '
                                       '"conectix" at the end of the file',
                            kind='not-a-vhd')

@@ -17,8 +17,8 @@ import stat
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import locate
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import write_all
@@ -29,13 +29,11 @@ KEPT = 'left as it was'
 
 def footer_at_end(fd: int) -> Footer | None:
     """The valid VHD footer the file ends with, if any."""
-    size = file_size(fd)
-    if size < c.FOOTER_SIZE:
-        return None
-    footer = Footer.parse(pread_full(fd, c.FOOTER_SIZE, size - c.FOOTER_SIZE))
-    if footer.cookie == c.FOOTER_COOKIE and footer.checksum_ok():
-        return footer
-    return None
+    found = locate.find_footer(
+        file_size(fd), lambda length, offset: pread_full(fd, length, offset),
+        (locate.END,),
+        lambda footer: locate.has_cookie(footer) and footer.checksum_ok())
+    return found.footer if found is not None else None
 
 
 def check_target(source: str, target: str, source_device: int) -> None:

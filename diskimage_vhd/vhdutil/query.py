@@ -8,7 +8,7 @@ from typing import Callable
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
-from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import locate
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import Usage
 from diskimage_vhd.xen import libvhd
@@ -28,7 +28,11 @@ def hidden(vhd: libvhd.Vhd) -> int:
     footer = vhd.footer
     if (vhd.is_dynamic and footer.is_tapdisk and footer.creator_version
             in creators.TAP_HIDDEN_OUTSIDE_CHECKSUM):
-        copy = Footer.parse(libvhd.vhd_read(vhd.fd, 512, 0))
+        found = locate.read_at(
+            locate.COPY, vhd.file_size,
+            lambda length, offset: libvhd.vhd_read(vhd.fd, length, offset))
+        assert found is not None  # vhd_read returns all of it or raises
+        copy = found.footer
         if not libvhd.footer_usable(copy):
             raise libvhd.LibvhdError(errno.EINVAL, 'backup footer invalid')
         value = copy.hidden

@@ -24,6 +24,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format import locate
 from diskimage_vhd.format.locator import is_platform_code
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.format.units import sector_padded
@@ -155,21 +156,20 @@ def open_fd(path: str) -> int:
 
 
 def read_footer(fd: int, size: int) -> Footer:
-    """``vhd_read_footer``: the end, else a 511-byte short footer, else 0."""
-    last: Footer | None = None
-    for offset, length in ((size - 512, 512), (size - 511, 511), (0, 512)):
-        if offset < 0:
-            continue  # the seek fails with EINVAL: try the next place
-        if length == 511:
-            data = pread_full(fd, 512, offset)  # a short read is expected
-        else:
-            data = vhd_read(fd, 512, offset)
-        footer = Footer.parse(data.ljust(512, b'\0'))
-        if footer_usable(footer):
-            return footer
-        last = footer
-    raise LibvhdError(errno.EINVAL, 'no valid footer' if last else
-                      'the file is too small for a footer')
+    """``vhd_read_footer``: the end, else a 511-byte short footer, else 0.
+
+    A place the file is too small for is skipped (the seek fails with
+    EINVAL); any other failed read is libvhd's errno.
+    """
+    def read(length: int, offset: int) -> bytes:
+        if length < c.FOOTER_SIZE:  # the short footer: a short read is expected
+            return pread_full(fd, length, offset)
+        return vhd_read(fd, length, offset)
+
+    found = locate.find_footer(size, read, locate.LIBVHD_PLACES, footer_usable)
+    if found is not None:
+        return found.footer
+    raise LibvhdError(errno.EINVAL, 'no valid footer')
 
 
 def open_vhd(path: str) -> Vhd:

@@ -15,8 +15,8 @@ import time
 from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import locate
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.posix.io import file_size
@@ -151,16 +151,15 @@ def _raw_footer(path: str) -> Footer | None:
     except NotRegularFileError:  # vhd-util-check said so already
         return None
     try:
-        size = file_size(fd)
-        if size < c.FOOTER_SIZE:
-            return None
-        footer = Footer.parse(pread_full(fd, c.FOOTER_SIZE,
-                                         size - c.FOOTER_SIZE))
+        found = locate.find_footer(
+            file_size(fd),
+            lambda length, offset: pread_full(fd, length, offset),
+            (locate.END,))
     except OSError as error:
         raise os_error(path, error) from None
     finally:
         os.close(fd)
-    return footer if footer.cookie == c.FOOTER_COOKIE else None
+    return found.footer if found is not None else None
 
 
 def report_lines(readiness: Readiness, path: str,

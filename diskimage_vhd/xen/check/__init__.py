@@ -96,8 +96,8 @@ def check(path: str | os.PathLike[str], check_bitmaps: bool = False,
     ``diskimage-vhd check`` does).
 
     ``size_rule`` is how the reader takes the disk's size
-    (format/sizing.py).  ``now`` (Unix seconds, default the clock) is the time the footer's
-    timestamp is judged against.  A file that cannot be opened raises
+    (format/sizing.py).  ``now`` (Unix seconds, default the clock) is the
+    time the footer's timestamp is judged against.  A file that cannot be opened raises
     VhdError (its ``errno`` set).
     """
     options = CheckOptions(check_bitmaps, ignore_footer, ignore_timestamps,

@@ -15,10 +15,10 @@ import os
 
 from diskimage_vhd import check
 from diskimage_vhd import convert
-from diskimage_vhd import inspect
 from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.format import sizing
 from diskimage_vhd.image.reader import VhdImage
+from diskimage_vhd import inspect
 from diskimage_vhd.make.stream import measure
 from diskimage_vhd.vhdutil.cli import main as vhd_util_main
 from tests import base
