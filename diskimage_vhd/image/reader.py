@@ -20,15 +20,14 @@ from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import bit_is_set
 from diskimage_vhd.format.bitmap import covers_whole_block
-from diskimage_vhd.format.bitmap import sector_bitmap_bytes
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format.layout import HeaderLayout
 from diskimage_vhd.format import locate
 from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
-from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.opened import OpenedInput
 from diskimage_vhd.posix.extents import data_extents as file_data_extents
 from diskimage_vhd.posix.extents import Extent
@@ -174,10 +173,11 @@ class VhdImage(OpenedInput):
             raise self._refuse('table-past-end', 'block allocation table runs '
                                                  'past the end of the file')
         self.header = header
-        self.bat = batlib.decode(self._pread_exact(entries * 4,
+        self.layout = HeaderLayout.of(self.footer, header)
+        self.bat = batlib.decode(self._pread_exact(self.layout.entries_bytes,
                                                    header.table_offset))
         self.block_size = bs
-        self.bitmap_bytes = sector_bitmap_bytes(bs)
+        self.bitmap_bytes = self.layout.bitmap_bytes
         self._load_batmap()
         self.size = sizing.virtual_size(self.footer, self.size_rule,
                                         self._dynamic_data_past)
@@ -217,12 +217,11 @@ class VhdImage(OpenedInput):
         return False
 
     def _load_batmap(self) -> None:
-        """XenServer's batmap, where a tap 1.2+ creator says there is one."""
-        assert self.header is not None
-        if (self.footer.creator_application != creators.CREATOR_TAP
-                or self.footer.creator_version < creators.TAP_1_2):
+        """XenServer's batmap, where a tapdisk creator says there may be one."""
+        if creators.batmap_expected(self.footer.creator_application,
+                                    self.footer.creator_version) is False:
             return
-        offset = sector_padded(self.header.table_end)
+        offset = self.layout.batmap_header_offset
         if offset + c.SECTOR_SIZE > self.data_end:
             return
         header = BatmapHeader.parse(self._pread_exact(c.SECTOR_SIZE, offset))
@@ -236,17 +235,12 @@ class VhdImage(OpenedInput):
 
     def _metadata_end(self) -> int:
         """The first byte past the header, the padded BAT and the batmap."""
-        assert self.header is not None
-        end = max(self.footer.data_offset + c.HEADER_SIZE,
-                  self.header.table_offset
-                  + batlib.table_bytes(self.header.max_table_entries))
-        if self.batmap_header is not None:
-            end = max(end, sector_padded(self.header.table_end)
-                      + c.SECTOR_SIZE)
-            if self.batmap is not None:
-                end = max(end, self.batmap_header.batmap_offset
-                          + len(self.batmap))
-        return end
+        if self.batmap_header is None:
+            return self.layout.metadata_end()
+        if self.batmap is None:  # a map too large to read is not held
+            return self.layout.metadata_end(self.layout.batmap_header_offset)
+        return self.layout.metadata_end(self.batmap_header.batmap_offset
+                                        + len(self.batmap))
 
     def _check_blocks(self) -> None:
         """Every block of the virtual disk lies inside the file, after the
@@ -257,7 +251,7 @@ class VhdImage(OpenedInput):
         Entries past the virtual size are never read, and libvhd ignores
         them too: a stale one there does not make the disk unreadable.
         """
-        span = self.bitmap_bytes + self.block_size
+        span = self.layout.block_span
         sectors = span // c.SECTOR_SIZE
         metadata_end = self._metadata_end()
         used = []
@@ -325,7 +319,7 @@ class VhdImage(OpenedInput):
             entry = self.bat[index]
             if entry == c.UNALLOCATED:
                 continue
-            data = entry * c.SECTOR_SIZE + self.bitmap_bytes
+            data = self.layout.data_offset(entry)
             length = min(bs, self.size - index * bs)
             for start, end in file_data_extents(self.fd, data, data + length):
                 start, end = start - data + index * bs, end - data + index * bs
@@ -350,7 +344,7 @@ class VhdImage(OpenedInput):
         done = 0
         while done < len(view):
             position = offset + done
-            index, within = divmod(position, bs)
+            index, within = self.layout.where(position)
             length = min(bs - within, len(view) - done)
             part = view[done:done + length]
             entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
@@ -358,7 +352,7 @@ class VhdImage(OpenedInput):
                 part[:] = bytes(length)
             else:
                 block_start = entry * c.SECTOR_SIZE
-                self._pread_into(part, block_start + self.bitmap_bytes + within)
+                self._pread_into(part, self.layout.data_offset(entry, within))
                 self._apply_bitmap(block_start, within, part)
             done += length
 
@@ -386,13 +380,13 @@ class VhdImage(OpenedInput):
         bs = self.block_size
         done = 0
         while done < length:
-            index, within = divmod(offset + done, bs)
+            index, within = self.layout.where(offset + done)
             entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
             if (entry == c.UNALLOCATED
                     or self._partial_bitmap(entry * c.SECTOR_SIZE)):
                 break
             span = min(bs - within, length - done)
-            start = entry * c.SECTOR_SIZE + self.bitmap_bytes + within
+            start = self.layout.data_offset(entry, within)
             got = self.copier.copy(fd, start, span, out_offset + done)
             done += got
             if got < span:

@@ -24,11 +24,11 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format.layout import HeaderLayout
 from diskimage_vhd.format import locate
 from diskimage_vhd.format.locator import is_platform_code
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.format.units import sector_padded
-from diskimage_vhd.format.units import sectors_at_least_one
 from diskimage_vhd.posix.extents import data_extents
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import MAX_OFFSET
@@ -123,6 +123,11 @@ class Vhd(OpenFile):
         return self.footer.disk_type == c.DISK_TYPE_DIFFERENCING
 
     @property
+    def layout(self) -> HeaderLayout:
+        assert self.header is not None
+        return HeaderLayout.of(self.footer, self.header)
+
+    @property
     def spb(self) -> int:
         """Sectors per block."""
         return (self.header.block_size >> 9) if self.header else 0
@@ -130,7 +135,7 @@ class Vhd(OpenFile):
     @property
     def bm_secs(self) -> int:
         """Sectors of each block's bitmap."""
-        return sectors_at_least_one(self.spb >> 3)
+        return self.layout.bitmap_bytes // c.SECTOR_SIZE
 
     @property
     def current_blocks(self) -> int:
@@ -192,26 +197,19 @@ def open_vhd(path: str) -> Vhd:
         raise
 
 
-def batmap_header_offset(vhd: Vhd) -> int:
-    assert vhd.header is not None
-    return vhd.header.table_offset + batlib.table_bytes(
-        vhd.header.max_table_entries)
-
-
 def read_batmap_header(vhd: Vhd) -> BatmapHeader:
-    data = vhd_read(vhd.fd, c.SECTOR_SIZE, batmap_header_offset(vhd))
+    data = vhd_read(vhd.fd, c.SECTOR_SIZE, vhd.layout.batmap_header_offset)
     return BatmapHeader.parse(data)
 
 
 def has_batmap(vhd: Vhd) -> bool:
     """``vhd_has_batmap``: tap 1.2 and later always; tap 1.1 if one is there."""
-    footer = vhd.footer
-    if not vhd.is_dynamic or not footer.is_tapdisk:
+    if not vhd.is_dynamic:
         return False
-    if footer.creator_version <= creators.TAP_0_1:
-        return False
-    if footer.creator_version >= creators.TAP_1_2:
-        return True
+    expected = creators.batmap_expected(vhd.footer.creator_application,
+                                        vhd.footer.creator_version)
+    if expected is not None:
+        return expected
     try:
         return read_batmap_header(vhd).valid
     except LibvhdError:
@@ -257,13 +255,12 @@ def end_of_headers(vhd: Vhd, batmap: Batmap | None = None) -> int:
     """``vhd_end_of_headers``: the first byte that is not metadata."""
     header = vhd.header
     assert header is not None
-    end = max(vhd.footer.data_offset + c.HEADER_SIZE,
-              header.table_offset + batlib.table_bytes(header.max_table_entries))
+    batmap_end = None
     if has_batmap(vhd):
         batmap = batmap or read_batmap(vhd)
-        end = max(end, batmap_header_offset(vhd) + c.SECTOR_SIZE,
-                  batmap.header.batmap_offset
-                  + batmap.header.batmap_size * c.SECTOR_SIZE)
+        batmap_end = (batmap.header.batmap_offset
+                      + batmap.header.batmap_size * c.SECTOR_SIZE)
+    end = vhd.layout.metadata_end(batmap_end)
     for locator in header.locators:
         if locator.code:
             end = max(end, locator.data_offset + locator.data_bytes)
