@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from collections import namedtuple
 import os
 
-from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
@@ -241,7 +241,7 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
                 opened.check_unchanged()
                 output.commit()
         except OSError as error:
-            raise VhdError(destination, describe_os_error(error)) from None
+            raise os_error(destination, error) from None
     finally:
         opened.close()
     report.finish()

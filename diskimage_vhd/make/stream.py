@@ -13,7 +13,7 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import sizing
 from diskimage_vhd.make.convert import ConversionResult
@@ -109,7 +109,7 @@ def stream(source: str | os.PathLike, fd: int, *,
                                  f'{sink.position} of {plan.file_size} '
                                  'bytes; the stream is incomplete') from None
         except OSError as error:
-            raise VhdError(name, describe_os_error(error)) from None
+            raise os_error(name, error) from None
         try:
             opened.check_unchanged()
         except VhdError:

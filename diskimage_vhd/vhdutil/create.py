@@ -12,7 +12,7 @@ import errno
 import os
 from typing import Callable, TYPE_CHECKING
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -64,7 +64,7 @@ def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
                                stamp.footer(c.DISK_TYPE_DYNAMIC, size, digest))
             output.commit()
         except OSError as error:
-            raise VhdError(name, describe_os_error(error)) from None
+            raise os_error(name, error) from None
 
 
 def _write_fixed(fd: int, data_size: int, footer: Footer) -> None:

@@ -358,10 +358,18 @@ def decode_parent_name(vhd: Vhd) -> str | None:
         encoding = 'utf-16-le' if raw[:2] == b'\xff\xfe' else 'utf-16-be'
         if raw[:2] in (b'\xff\xfe', b'\xfe\xff'):
             raw = raw[2:]
+    return w2u_decode(raw, encoding)
+
+
+def w2u_decode(raw: bytes, encoding: str) -> str | None:
+    """``vhd_w2u_decode_location``: UTF-16 to ASCII (None if it is not),
+    Windows' ``\\`` as ``/`` and a leading drive ``C:`` dropped, so that
+    ``C:\\images\\parent.vhd`` reads as ``/images/parent.vhd``.
+    """
     try:
         name = raw.decode(encoding)
-    except UnicodeDecodeError:
+        name.encode('ascii')
+    except (UnicodeDecodeError, UnicodeEncodeError):
         return None
-    if any(ord(char) > 127 for char in name):
-        return None
-    return name.split('\0', 1)[0]
+    name = name.split('\0', 1)[0].replace('\\', '/')
+    return name[2:] if name[:2] in ('C:', 'c:') else name

@@ -28,6 +28,8 @@ WORLD = os.path.join(base.REPO_ROOT, 'tests', 'fixtures', 'world')
 # Creators qemu reads by their current size as they stand; the others'
 # reference is qemu's reading of the disk before it was re-stamped.
 QEMU_READS_AS_IS = ('qemu-', 'xo-', 'vpc-within-')
+# Differencing disks: their text only (their parents are not kept).
+CHILDREN = ['windows-parent.vhd']
 
 
 def corpus() -> dict[str, tuple[int, str]]:
@@ -48,8 +50,10 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def golden(name: str) -> list[tuple[list[str], str, int]]:
-    """XenServer's vhd-util on ``name``: (arguments, stdout, exit status)."""
+def golden(name: str) -> list[tuple[list[str], str, str, int]]:
+    """XenServer's vhd-util on ``name``: (arguments, stdout, stderr, exit
+    status).
+    """
     runs = []
     stem = name[:-len('.vhd')]
     with open(os.path.join(WORLD, f'{stem}.vhd-util.txt'),
@@ -57,11 +61,14 @@ def golden(name: str) -> list[tuple[list[str], str, int]]:
         lines = handle.read().splitlines(keepends=True)
     args: list[str] = []
     out: list[str] = []
+    err: list[str] = []
     for line in lines:
         if line.startswith('$ vhd-util '):
-            args, out = line.split()[2:], []
+            args, out, err = line.split()[2:], [], []
         elif line.startswith('[exit '):
-            runs.append((args, ''.join(out), int(line[6:-2])))
+            runs.append((args, ''.join(out), ''.join(err), int(line[6:-2])))
+        elif line.startswith('stderr: '):
+            err.append(line[len('stderr: '):])
         else:
             out.append(line)
     return runs
@@ -75,7 +82,7 @@ class WorldCorpusTest(base.TempDirTestCase):
 
     def test_the_corpus_is_all_there(self) -> None:
         names = sorted(n for n in os.listdir(WORLD) if n.endswith('.vhd'))
-        self.assertEqual(names, sorted(self.disks))
+        self.assertEqual(names, sorted([*self.disks, *CHILDREN]))
         self.assertGreaterEqual(len(names), 10)
 
     def test_every_byte_inside_the_size_is_read(self) -> None:
@@ -134,14 +141,15 @@ class WorldCorpusTest(base.TempDirTestCase):
         here = os.getcwd()
         os.chdir(WORLD)
         self.addCleanup(os.chdir, here)
-        for name in self.disks:
-            for args, text, status in golden(name):
+        for name in [*self.disks, *CHILDREN]:
+            for args, text, errors, status in golden(name):
                 with self.subTest(disk=name, command=' '.join(args)):
-                    out = io.StringIO()
+                    out, err = io.StringIO(), io.StringIO()
                     with contextlib.redirect_stdout(out), \
-                            contextlib.redirect_stderr(io.StringIO()):
+                            contextlib.redirect_stderr(err):
                         code = vhd_util_main(args)
-                    self.assertEqual((out.getvalue(), code), (text, status))
+                    self.assertEqual((out.getvalue(), err.getvalue(), code),
+                                     (text, errors, status))
 
 
 class SizeRuleTest(base.TempDirTestCase):
