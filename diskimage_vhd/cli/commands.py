@@ -18,6 +18,8 @@ from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.errors import EXIT_INVALID
+from diskimage_vhd.errors import EXIT_OK
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.convert import convert
@@ -256,7 +258,7 @@ def _check(args: argparse.Namespace) -> int:
             print(f'{args.file} is invalid: {report.error}{detail}')
         for warning in report.warnings:
             print(f'warning: {warning}')
-    return 0 if report.valid else 22
+    return EXIT_OK if report.valid else EXIT_INVALID
 
 
 def _check_for(path: str, target: str, as_json: bool = False,
@@ -272,7 +274,7 @@ def _check_for(path: str, target: str, as_json: bool = False,
     else:
         for line in report_lines(readiness, path, quiet):
             print(line, file=stream)
-    return 0 if readiness.ready else 22
+    return EXIT_OK if readiness.ready else EXIT_INVALID
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -162,8 +162,8 @@ def via_backup(source: str, target: str, source_format: str,
         result = convert(backup, target, source_format=source_format,
                          target_format=target_format, **options)
     except VhdError as error:
-        raise VhdError(error.path, f'{error.problem} (the input is kept as '
-                                   f'{backup})') from None
+        raise error.amended(f'{error.problem} (the input is kept as '
+                            f'{backup})') from None
     say(f'{source}: {source_format.upper()} -> {target_format.upper()}: '
         f'written to {target} ({format_size(result.virtual_size)}, '
         f'{plural(result.allocated_blocks, "block")} allocated); input kept as '
