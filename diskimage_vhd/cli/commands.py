@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # First, before anything slow: a SIGINT during start-up ends quietly.
-from diskimage_vhd.cli import startup  # noqa: F401,H306
+from diskimage_vhd.console import startup  # noqa: F401,H306
 import argparse  # noqa: H306
 from collections.abc import Sequence
 import functools
@@ -14,10 +14,10 @@ from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
 from diskimage_vhd.cli.outputs import STDOUT_NAME
 from diskimage_vhd.cli.parsing import Parser
-from diskimage_vhd.cli.progress import break_line
-from diskimage_vhd.cli.progress import Progress
-from diskimage_vhd.cli.run import finish_process
-from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.console.progress import break_line
+from diskimage_vhd.console.progress import Progress
+from diskimage_vhd.console.run import finish_process
+from diskimage_vhd.console.run import run_command
 from diskimage_vhd.errors import EXIT_INVALID
 from diskimage_vhd.errors import EXIT_OK
 from diskimage_vhd.errors import UsageError

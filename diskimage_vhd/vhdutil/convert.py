@@ -36,7 +36,7 @@ from diskimage_vhd.vhdutil.inplace import rename
 from diskimage_vhd.vhdutil.inplace import rename_and_cut
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.vhdutil.target import check_output
 from diskimage_vhd.vhdutil.target import dib_target
 
@@ -176,7 +176,7 @@ def run(args: list[str], out: Callable[[str], None],
     environ = os.environ if environ is None else environ
     found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     if not all(key in found for key in 'iost'):
-        raise Usage()
+        raise usage()
     source, target = found['i'], found['o']
     pair = (TYPES.get(found['s'].strip()), TYPES.get(found['t'].strip()))
     timestamp = found.get('timestamp')

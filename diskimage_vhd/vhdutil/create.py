@@ -25,7 +25,7 @@ from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.vhdutil.options import number
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 
 if TYPE_CHECKING:  # uuid is imported where a UUID object is made
     import uuid as uuidlib
@@ -84,7 +84,7 @@ def run(args: list[str], out: Callable[[str], None]) -> int:
     found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     name = found.get('n')
     if name is None or ('s' not in found and 'S' not in found):
-        raise Usage()
+        raise usage()
     size_mb = number(found.get('s', '0'))
     metadata_mb = number(found.get('S', '0'))
     if metadata_mb and metadata_mb < size_mb:

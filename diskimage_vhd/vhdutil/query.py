@@ -10,7 +10,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format import locate
 from diskimage_vhd.vhdutil.options import parse
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.xen import libvhd
 from diskimage_vhd.xen import parents
 
@@ -96,7 +96,7 @@ def run(args: list[str], out: Callable[[str], None]) -> int:
     found: dict[str, str] = parse(args, SPEC)
     name = found.get('n')
     if name is None:
-        raise Usage()
+        raise usage()
     try:
         vhd = libvhd.open_vhd(name)
     except libvhd.LibvhdError as error:

@@ -10,7 +10,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.vhdutil.options import number
 from diskimage_vhd.vhdutil.options import parse
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.vhdutil import readout
 from diskimage_vhd.xen import libvhd
 
@@ -41,7 +41,7 @@ def run(args: list[str], out: Callable[[str], None],
     found: dict[str, str] = parse(args, SPEC, SUPPORTED)
     name = found.get('n')
     if name is None:
-        raise Usage()
+        raise usage()
     hexadecimal = 'x' in found
     count = number(found.get('c', '1'))
     try:

@@ -7,8 +7,8 @@ import gc
 import signal
 import sys
 
-from diskimage_vhd.cli.progress import break_line
-from diskimage_vhd.cli import startup
+from diskimage_vhd.console.progress import break_line
+from diskimage_vhd.console import startup
 from diskimage_vhd.errors import EXIT_FAILURE
 from diskimage_vhd.errors import EXIT_INTERRUPTED
 from diskimage_vhd.errors import EXIT_TERMINATED
