@@ -22,6 +22,7 @@ from diskimage_vhd.make.convert import Notify
 from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make.convert import ProgressCallback
+from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd.make.emit import emit
 from diskimage_vhd.make.emit import Hashes
 from diskimage_vhd.make.emit import STDOUT_NAME
@@ -48,9 +49,10 @@ class Measurement:
 
 def measure(source: str | os.PathLike, *,
             source_format: str | None = None,
-            target_format: str = 'dynamic', allocate_all: bool = False,
+            target_format: str | None = None, allocate_all: bool = False,
             max_size: int | None = None,
             size: int | None = None,
+            target: str | None = None,
             size_rule: str = sizing.AUTO) -> Measurement:
     """The exact size of the file ``convert`` would write, and its blocks.
 
@@ -58,8 +60,9 @@ def measure(source: str | os.PathLike, *,
     of each piece), holes are not read; ``allocate_all`` reads nothing.
     """
     path = os.fspath(source)
+    target_format = resolve_format(target, target_format)
     opened, actual = open_input(path, source_format, target_format, size,
-                                size_rule)
+                                target, size_rule=size_rule)
     try:
         plan, _ = planned(opened, target_format, allocate_all, max_size, None)
     finally:
@@ -72,7 +75,7 @@ def measure(source: str | os.PathLike, *,
 
 def stream(source: str | os.PathLike, fd: int, *,
            source_format: str | None = None,
-           target_format: str = 'dynamic', allocate_all: bool = False,
+           target_format: str | None = None, allocate_all: bool = False,
            max_size: int | None = None,
            timestamp: str | int | None = None,
            unique_id: uuidlib.UUID | None = None,
@@ -81,6 +84,7 @@ def stream(source: str | os.PathLike, fd: int, *,
            checksums: Sequence[str] = (),
            name: str = STDOUT_NAME,
            size: int | None = None,
+           target: str | None = None,
            size_rule: str = sizing.AUTO) -> ConversionResult:
     """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
 
@@ -92,9 +96,10 @@ def stream(source: str | os.PathLike, fd: int, *,
     changed meanwhile (the stream is then not a consistent disk).
     """
     path = os.fspath(source)
+    target_format = resolve_format(target, target_format)
     stamp = identity.Stamp.resolve(timestamp, unique_id)
     opened, actual = open_input(path, source_format, target_format, size,
-                                size_rule)
+                                target, notify, size_rule)
     sink = StreamSink(fd, Hashes(checksums))
     try:
         report = EndingProgress(progress, opened.size)
