@@ -19,7 +19,6 @@ from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import bit_is_set
-from diskimage_vhd.format.bitmap import covers_whole_block
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
@@ -28,13 +27,14 @@ from diskimage_vhd.format.layout import HeaderLayout
 from diskimage_vhd.format import locate
 from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
+from diskimage_vhd.image.data import DynamicData
+from diskimage_vhd.image.data import FixedData
 from diskimage_vhd.image.opened import OpenedInput
 from diskimage_vhd.posix.extents import data_extents as file_data_extents
 from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import preadv_full
-from diskimage_vhd.posix.io import will_need
 
 # The BAT is read whole, 4 bytes an entry: no more entries than 2 TiB needs
 # at 512 KiB blocks (16 MiB of table), whatever the block size claimed, or
@@ -88,6 +88,8 @@ class VhdImage(OpenedInput):
             self.size = min(sizing.virtual_size(self.footer, self.size_rule,
                                                 self._fixed_data_past),
                             self.data_end)
+            self.data: FixedData | DynamicData = FixedData(
+                self.fd, self.size, self.copier, self._pread_into)
         elif self.footer.is_dynamic:
             self._load_dynamic()
         else:
@@ -181,6 +183,10 @@ class VhdImage(OpenedInput):
         self._load_batmap()
         self.size = sizing.virtual_size(self.footer, self.size_rule,
                                         self._dynamic_data_past)
+        self.data = DynamicData(
+            self.fd, self.size, self.copier, self._pread_into, self.bat,
+            self.layout, self.require_standalone,
+            self.footer.disk_type == c.DISK_TYPE_DIFFERENCING)
         self._check_blocks()
 
     def _fixed_data_past(self, offset: int) -> bool:
@@ -294,128 +300,36 @@ class VhdImage(OpenedInput):
     @property
     def used_entries(self) -> int:
         """BAT entries that map the virtual disk (the rest are never read)."""
-        if self.bat is None:
-            return 0
-        return min(len(self.bat), blocks_for(self.size, self.block_size))
+        return self.data.used_entries
 
     def allocated_blocks(self) -> int:
-        if self.bat is None:
-            return 0
-        return sum(1 for entry in self.bat if entry != c.UNALLOCATED)
+        return self.data.allocated_blocks()
 
     def data_extents(self) -> Iterator[Extent]:
-        """Ranges of the virtual disk that may hold non-zero data, in order.
-
-        Only allocated blocks, and within them only what the file holds:
-        the holes of a sparse VHD file are not read, so the cost follows
-        the data for a VHD as for a raw image.
-        """
-        if self.bat is None:
-            yield from file_data_extents(self.fd, 0, self.size)
-            return
-        bs = self.block_size
-        run_start = run_end = -1
-        for index in range(self.used_entries):
-            entry = self.bat[index]
-            if entry == c.UNALLOCATED:
-                continue
-            data = self.layout.data_offset(entry)
-            length = min(bs, self.size - index * bs)
-            for start, end in file_data_extents(self.fd, data, data + length):
-                start, end = start - data + index * bs, end - data + index * bs
-                if start == run_end:
-                    run_end = end
-                    continue
-                if run_end > run_start:
-                    yield run_start, run_end
-                run_start, run_end = start, end
-        if run_end > run_start:
-            yield run_start, run_end
+        """Ranges of the virtual disk that may hold non-zero data, in order."""
+        return self.data.data_extents()
 
     def read_into(self, offset: int, view: memoryview) -> None:
         """Fill ``view`` with the virtual disk's bytes from ``offset``."""
         if offset + len(view) > self.size:
             raise ValueError('read past the end of the virtual disk')
-        if self.bat is None:
-            self._pread_into(view, offset)
-            return
-        self.require_standalone()
-        bs = self.block_size
-        done = 0
-        while done < len(view):
-            position = offset + done
-            index, within = self.layout.where(position)
-            length = min(bs - within, len(view) - done)
-            part = view[done:done + length]
-            entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
-            if entry == c.UNALLOCATED:
-                part[:] = bytes(length)
-            else:
-                block_start = entry * c.SECTOR_SIZE
-                self._pread_into(part, self.layout.data_offset(entry, within))
-                self._apply_bitmap(block_start, within, part)
-            done += length
+        self.data.read_into(offset, view)
 
     def will_need(self, offset: int, length: int) -> None:
-        """Read ahead a fixed disk's bytes; a dynamic disk's blocks are
-        scattered in the file and read as they come.
-        """
-        if self.bat is None:
-            will_need(self.fd, offset, length)
+        """Read ahead what the disk's layout lets be read ahead."""
+        self.data.will_need(offset, length)
 
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:
-        """Copy virtual bytes to ``fd`` in the kernel; return how many were.
-
-        A fixed disk's data, and a dynamic block whose bitmap marks every
-        sector present, lie in the file as they are on the disk; anything
-        else (a hole, a partly written block) stops the copy short and is
-        left to the caller's reads.
+        """Copy virtual bytes to ``fd`` in the kernel; return how many were
+        (fewer, none even, leaves the rest to the caller's reads).
         """
-        if self.bat is None:
-            return self.copier.copy(fd, offset, min(length, self.size - offset),
-                                    out_offset)
-        if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
-            return 0
-        bs = self.block_size
-        done = 0
-        while done < length:
-            index, within = self.layout.where(offset + done)
-            entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
-            if (entry == c.UNALLOCATED
-                    or self._partial_bitmap(entry * c.SECTOR_SIZE)):
-                break
-            span = min(bs - within, length - done)
-            start = self.layout.data_offset(entry, within)
-            got = self.copier.copy(fd, start, span, out_offset + done)
-            done += got
-            if got < span:
-                break
-        return done
-
-    def _partial_bitmap(self, block_start: int) -> bytes | None:
-        """The block's sector bitmap, or None when it marks every sector."""
-        bitmap = pread_full(self.fd, self.bitmap_bytes, block_start)
-        return None if covers_whole_block(bitmap, self.block_size) else bitmap
+        return self.data.copy_range(fd, offset, length, out_offset)
 
     def read(self, offset: int, length: int) -> bytes:
         buffer = bytearray(length)
         self.read_into(offset, memoryview(buffer))
         return bytes(buffer)
-
-    def _apply_bitmap(self, block_start: int, within: int,
-                      part: memoryview) -> None:
-        """Zero the sectors the block's bitmap says were never written."""
-        bitmap = self._partial_bitmap(block_start)
-        if bitmap is None:
-            return
-        first = within // c.SECTOR_SIZE
-        last = (within + len(part) - 1) // c.SECTOR_SIZE
-        for sector in range(first, last + 1):
-            if not bit_is_set(bitmap, sector):
-                lo = max(sector * c.SECTOR_SIZE - within, 0)
-                hi = min((sector + 1) * c.SECTOR_SIZE - within, len(part))
-                part[lo:hi] = bytes(hi - lo)
 
     def _pread_into(self, view: memoryview, offset: int) -> None:
         done = preadv_full(self.fd, view, offset)
