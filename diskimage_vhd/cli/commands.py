@@ -143,10 +143,10 @@ def _convert(args: argparse.Namespace) -> int:
                    notify=None if args.quiet else _warn,
                    checksums=sorted(files))
     if args.destination == STDOUT_NAME:
-        result = outputs.to_stdout(args, **options)
+        result = outputs.to_stdout(args, files, **options)
     else:
-        result = convert(args.source, args.destination, **options)
-    outputs.write_checksum_files(result.checksums, files, args.destination)
+        result = convert(args.source, args.destination,
+                         checksum_files=files, **options)
     if progress:
         progress.finish()
         blocks = (f', {plural(result.allocated_blocks, "block")} allocated'

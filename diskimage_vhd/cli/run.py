@@ -10,6 +10,7 @@ import sys
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli import startup
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.posix import outcome
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
     ``startup`` gave it: the process ends, with nothing to clean up.
     """
     saved: dict[int, Any] = {}
+    outcome.forget()
     try:
         saved[signal.SIGTERM] = signal.signal(signal.SIGTERM,
                                               _raise_terminated)
@@ -54,10 +56,10 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
         _say(f'{prog}: {error}')
         return error.exit_code
     except KeyboardInterrupt:
-        _say(f'{prog}: interrupted; nothing was written')
+        _say(f'{prog}: interrupted; {outcome.summary()}')
         return EXIT_INTERRUPTED
     except Terminated:
-        _say(f'{prog}: terminated; nothing was written')
+        _say(f'{prog}: terminated; {outcome.summary()}')
         return EXIT_TERMINATED
     except BrokenPipeError:
         return 1
