@@ -129,7 +129,7 @@ def _convert(args: argparse.Namespace) -> int:
                         or args.destination == STDOUT_NAME):
         raise UsageError(None, '--for checks a VHD file; it does not apply to '
                                '--to raw or to standard output')
-    unique_id = parse_uuid(args.uuid) if args.uuid else None
+    unique_id = parse_uuid(args.uuid) if args.uuid is not None else None
     progress = None if args.quiet else Progress(f'converting {args.source}', 1)
 
     def report(done: int, total: int) -> None:

@@ -22,10 +22,15 @@ from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.make.convert import check_virtual_size
 from diskimage_vhd.make.convert import convert
+from diskimage_vhd.make.convert import open_input as open_vhd_input
+from diskimage_vhd.make.convert import target_size
 from diskimage_vhd.make import identity
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import open_in_place
+from diskimage_vhd.posix.io import lock_in_place
 from diskimage_vhd.posix.io import open_input
+from diskimage_vhd.posix import outcome
+from diskimage_vhd.posix import signals
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.sizes import parse_size
 from diskimage_vhd.sizes import plural
@@ -71,15 +76,6 @@ def environment_options(environ: Mapping[str, str]) -> dict[str, object]:
         except ValueError as error:
             raise UsageError(None, f'DIB_VHD_MAX_SIZE: {error}') from None
     return {'allocate_all': allocate_all, 'max_size': max_size}
-
-
-def ends_in_footer(path: str) -> Footer | None:
-    """The valid VHD footer the file ends with, if any."""
-    fd = open_input(path)
-    try:
-        return footer_at_end(fd)
-    finally:
-        os.close(fd)
 
 
 def raw_to_fixed(source: str, target: str, timestamp: str | None,
@@ -151,21 +147,44 @@ def via_backup(source: str, target: str, source_format: str,
     old tool knows to look for, and nothing appears at ``target``.
     """
     backup = source + '.bak'
-    footer = ends_in_footer(source)
-    if footer is None or c.DISK_TYPE_NAMES.get(
-            footer.disk_type) != source_format:
-        raise VhdError(source, f'is not a {source_format} VHD')
-    rename(source, backup)
+    fd = open_input(source)
     try:
-        result = convert(backup, target, source_format=source_format,
-                         target_format=target_format, **options)
-    except VhdError as error:
-        raise VhdError(error.path, f'{error.problem} (the input is kept as '
-                                   f'{backup})') from None
+        lock_in_place(fd, source)  # until the conversion is done
+        footer = footer_at_end(fd)
+        if footer is None or c.DISK_TYPE_NAMES.get(
+                footer.disk_type) != source_format:
+            raise VhdError(source, f'is not a {source_format} VHD')
+        _check_conversion(source, source_format, target_format, options)
+        with signals.held():  # a signal now names where IN went
+            rename(source, backup)
+            outcome.record(f'{source} is kept as {backup}')
+        try:
+            result = convert(backup, target, source_format=source_format,
+                             target_format=target_format, **options)
+        except VhdError as error:
+            raise VhdError(error.path, f'{error.problem} (the input is kept '
+                                       f'as {backup})') from None
+    finally:
+        os.close(fd)
     say(f'{source}: {source_format.upper()} -> {target_format.upper()}: '
         f'written to {target} ({format_size(result.virtual_size)}, '
         f'{plural(result.allocated_blocks, "block")} allocated); input kept as '
         f'{backup}')
+
+
+def _check_conversion(source: str, source_format: str, target_format: str,
+                      options: dict[str, object]) -> None:
+    """Everything that can fail before IN is renamed: times and sizes.
+
+    Found after the rename, a bad ``--timestamp`` or ``DIB_VHD_MAX_SIZE``
+    would leave the user an ``IN.bak`` to rename back by hand.
+    """
+    identity.Stamp.resolve(options.get('timestamp'), options.get('unique_id'))
+    opened, _actual = open_vhd_input(source, source_format, target_format)
+    try:
+        target_size(opened, target_format, options.get('max_size'))
+    finally:
+        opened.close()
 
 
 def run(args: list[str], out: Callable[[str], None],

@@ -12,6 +12,7 @@ means IN is as it was.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -19,6 +20,7 @@ from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.posix import guard
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import write_all
@@ -84,8 +86,15 @@ def _rename(source: str, target: str) -> None:
                                f'{describe_os_error(error)}') from None
 
 
-def _cut(fd: int, size: int) -> OSError | None:
-    """Truncate IN back to ``size``; the error if that failed."""
+def _cut(fd: int, size: int, name: str | None = None) -> OSError | None:
+    """Truncate IN back to ``size``; the error if that failed.
+
+    Only a file ``name`` still names: cutting through a descriptor whose
+    file has since become another run's output would destroy it.
+    """
+    if name is not None and not guard.still_named(fd, name):
+        return OSError(errno.ESTALE, 'it is no longer the file this run '
+                                     'opened')
     try:
         os.ftruncate(fd, size)
     except OSError as failure:
@@ -95,7 +104,7 @@ def _cut(fd: int, size: int) -> OSError | None:
 
 def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
     """Truncate IN to its old ``size``; the error to raise, saying so."""
-    failure = _cut(fd, size)
+    failure = _cut(fd, size, source)
     if failure is not None:
         return VhdError(error.path, f'{error.problem}; and {source} could not '
                                     f'be cut back to {size} bytes: '
@@ -114,11 +123,11 @@ def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
             raise _cut_back(fd, source, size, VhdError(
                 source, describe_os_error(error))) from None
         except BaseException:
-            _cut(fd, size)
+            _cut(fd, size, source)
             raise
         stopped = signals.pending()
         if stopped:  # cut back; the signal is raised on leaving
-            if _cut(fd, size) is not None:
+            if _cut(fd, size, source) is not None:
                 raise _cut_back(fd, source, size,
                                 VhdError(source, 'interrupted'))
         else:
