@@ -18,6 +18,7 @@ from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.cli import streams
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.convert import convert
@@ -288,11 +289,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if hasattr(sys.stdout, 'reconfigure'):
-        # Bytes from a disk (a creator of any 4 bytes) on an ASCII stdout:
-        # escaped (\xe9), never a UnicodeEncodeError, in every command.
-        sys.stdout.reconfigure(errors='backslashreplace')
-    return run_command(PROG, _main, argv)
+    # Bytes from a disk or a name on any locale: a byte that is not text as
+    # that byte, a character the encoding lacks escaped (\xe9); never a
+    # UnicodeEncodeError, in every command.
+    streams.configure()
+    return run_command(PROG, streams.guarded(PROG, _main), argv)
 
 
 def script() -> int:

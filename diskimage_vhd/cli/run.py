@@ -9,6 +9,7 @@ import sys
 
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli import startup
+from diskimage_vhd.cli import streams
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import outcome
 
@@ -71,7 +72,7 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
 def _say(line: str) -> None:
     """One line on stderr, below a progress bar if one is drawn."""
     break_line()
-    print(line, file=sys.stderr)
+    streams.say(line)
 
 
 def finish_process(status: int) -> int:

@@ -17,6 +17,7 @@ from typing import Callable
 
 from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.cli import streams
 from diskimage_vhd.version import version_string
 from diskimage_vhd.vhdutil.options import NotProvided
 from diskimage_vhd.vhdutil.options import Usage
@@ -105,10 +106,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vhd-util`` console script."""
-    if hasattr(sys.stdout, 'reconfigure'):
-        # Print bytes from disk headers as vhd-util does, whatever the locale.
-        sys.stdout.reconfigure(errors='surrogateescape')
-    return run_command(PROG, _main, argv)
+    # Bytes from a disk or a name on any locale: a byte that is not text as
+    # that byte, a character the encoding lacks escaped (\xe9); never a
+    # UnicodeEncodeError, in every command.
+    streams.configure()
+    return run_command(PROG, streams.guarded(PROG, _main), argv)
 
 
 def script() -> int:

@@ -1,0 +1,97 @@
+"""Standard output and error that fail end a command in one line.
+
+A full device (``> /dev/full``: ENOSPC), a reader gone (EPIPE), a
+non-blocking pipe that is full (EAGAIN) or an encoding that cannot show a
+name (``PYTHONIOENCODING=ascii``) used to end in a traceback, sometimes
+after the work was done.  ``guarded`` runs a command body so that such a
+failure, once the body has kept or undone its work as it promises, is
+said in one line on whichever stream still works, with a non-zero status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+import codecs
+import errno
+import os
+import sys
+
+from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.posix import outcome
+
+# The status of a command whose output could not be written: EIO, as a
+# C tool's failed fflush(stdout) would make it fail.
+EXIT_OUTPUT = 1
+ERRORS = 'diskimage-vhd-bytes'
+Body = Callable[[Sequence[str] | None], int]
+
+
+def _bytes_or_escaped(error: UnicodeError) -> tuple:
+    """A byte a surrogate stands for (from a name that is not UTF-8, or a
+    disk field) as that byte; any other character escaped (``\\xe9``).
+    """
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    chunk = error.object[error.start:error.end]
+    if all(0xDC80 <= ord(char) <= 0xDCFF for char in chunk):
+        return bytes(ord(char) - 0xDC00 for char in chunk), error.end
+    return codecs.backslashreplace_errors(error)
+
+
+codecs.register_error(ERRORS, _bytes_or_escaped)
+
+
+def configure() -> None:
+    """Both streams print any text: raw bytes as bytes, the rest escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, 'reconfigure'):
+            stream.reconfigure(errors=ERRORS)
+
+
+def say(line: str) -> None:
+    """One line on stderr, or on stdout if stderr cannot take it."""
+    for stream in (sys.stderr, sys.stdout):
+        if stream is None:
+            continue
+        try:
+            print(line, file=stream, flush=True)
+            return
+        except (OSError, ValueError):
+            _silence(stream)
+
+
+def _silence(stream: object) -> None:
+    """Swap a failed stream for /dev/null, so that the interpreter's own
+    flush at exit does not print "Exception ignored" over our line.
+    """
+    try:
+        null = open(os.devnull, 'w')
+    except OSError:
+        return
+    if stream is sys.stdout:
+        sys.stdout = null
+    elif stream is sys.stderr:
+        sys.stderr = null
+
+
+def guarded(prog: str, body: Body) -> Body:
+    """``body``, with a failure of standard output made one line."""
+
+    def run(argv: Sequence[str] | None) -> int:
+        try:
+            status = body(argv)
+            if sys.stdout is not None:
+                sys.stdout.flush()
+            return status
+        except BrokenPipeError:
+            _silence(sys.stdout)
+            return EXIT_OUTPUT
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EAGAIN, errno.EIO,
+                                   errno.EDQUOT, errno.EFBIG):
+                raise
+            _silence(sys.stdout)
+            done = f'; {outcome.summary()}' if outcome.DONE else ''
+            say(f'{prog}: standard output: {describe_os_error(error)}{done}')
+            return EXIT_OUTPUT
+    return run
