@@ -18,6 +18,8 @@ from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli.progress import Progress
 from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.cli.shown import json_safe
+from diskimage_vhd.cli.shown import shown
 from diskimage_vhd.cli import streams
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
@@ -152,10 +154,11 @@ def _convert(args: argparse.Namespace) -> int:
         progress.finish()
         blocks = (f', {plural(result.allocated_blocks, "block")} allocated'
                   if result.target_format == 'dynamic' else '')
-        print(f'{result.destination}: {result.target_format} '
-              f'{"VHD" if result.target_format != "raw" else "image"}, '
-              f'{format_size(result.virtual_size)} virtual, '
-              f'{format_size(result.file_size)} file{blocks}', file=sys.stderr)
+        print(shown(f'{result.destination}: {result.target_format} '
+                    f'{"VHD" if result.target_format != "raw" else "image"}, '
+                    f'{format_size(result.virtual_size)} virtual, '
+                    f'{format_size(result.file_size)} file{blocks}'),
+              file=sys.stderr)
     if args.target:
         return _check_for(result.destination, args.target, stream=sys.stderr,
                           quiet=args.quiet)
@@ -164,7 +167,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _warn(message: str) -> None:
     break_line()
-    print(f'{PROG}: {message}', file=sys.stderr)
+    print(shown(f'{PROG}: {message}'), file=sys.stderr)
 
 
 INFO_LABELS = (
@@ -183,7 +186,7 @@ def _print_json(value: object, stream: TextIO | None = None) -> None:
     it, not by every conversion's start-up.
     """
     import json
-    print(json.dumps(value, indent=2, sort_keys=True),
+    print(json.dumps(json_safe(value), indent=2, sort_keys=True),
           file=stream or sys.stdout)
 
 
@@ -221,7 +224,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _print_info(info: dict[str, object]) -> None:
-    print(info['path'])
+    print(shown(info['path']))
     for key, label in INFO_LABELS:
         if key not in info:
             continue
@@ -230,7 +233,7 @@ def _print_info(info: dict[str, object]) -> None:
             value = f'{format_size(value)} ({value} bytes)'
         elif key == 'batmap':
             value = 'yes' if value else 'no'
-        print(f'  {label + ":":18}{value}')
+        print(shown(f'  {label + ":":18}{value}'))
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -247,13 +250,13 @@ def _check(args: argparse.Namespace) -> int:
         _print_json(report.to_dict())
     else:
         if report.valid:
-            print(f'{args.file} is valid')
+            print(shown(f'{args.file} is valid'))
         else:
             # XenServer's words, then why, where they do not say it.
             detail = f' ({report.detail})' if report.detail else ''
-            print(f'{args.file} is invalid: {report.error}{detail}')
+            print(shown(f'{args.file} is invalid: {report.error}{detail}'))
         for warning in report.warnings:
-            print(f'warning: {warning}')
+            print(shown(f'warning: {warning}'))
     return 0 if report.valid else 22
 
 
@@ -269,7 +272,7 @@ def _check_for(path: str, target: str, as_json: bool = False,
         _print_json(readiness.to_dict(), stream)
     else:
         for line in report_lines(readiness, path, quiet):
-            print(line, file=stream)
+            print(shown(line), file=stream)
     return 0 if readiness.ready else 22
 
 

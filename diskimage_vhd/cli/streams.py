@@ -16,6 +16,7 @@ import errno
 import os
 import sys
 
+from diskimage_vhd.cli.shown import shown
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.posix import outcome
 
@@ -49,7 +50,10 @@ def configure() -> None:
 
 
 def say(line: str) -> None:
-    """One line on stderr, or on stdout if stderr cannot take it."""
+    """One line on stderr, or on stdout if stderr cannot take it; what
+    came from a name or a disk escaped, so it stays one line.
+    """
+    line = shown(line)
     for stream in (sys.stderr, sys.stdout):
         if stream is None:
             continue

@@ -17,6 +17,7 @@ from typing import Callable
 
 from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.cli.shown import shown
 from diskimage_vhd.cli import streams
 from diskimage_vhd.version import version_string
 from diskimage_vhd.vhdutil.options import NotProvided
@@ -30,11 +31,11 @@ NOT_PROVIDED = ('snapshot', 'set', 'repair', 'resize', 'fill', 'coalesce',
 
 
 def _out(line: str) -> None:
-    print(line)
+    print(shown(line))
 
 
 def _err(line: str) -> None:
-    print(line, file=sys.stderr)
+    print(shown(line), file=sys.stderr)
 
 
 # name -> one-line summary; each command's module (vhdutil/NAME.py) is
