@@ -27,6 +27,7 @@ from diskimage_vhd.make.convert import target_size
 from diskimage_vhd.make import identity
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import open_in_place
+from diskimage_vhd.posix import guard
 from diskimage_vhd.posix.io import lock_in_place
 from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.posix import outcome
@@ -154,7 +155,8 @@ def via_backup(source: str, target: str, source_format: str,
         if footer is None or c.DISK_TYPE_NAMES.get(
                 footer.disk_type) != source_format:
             raise VhdError(source, f'is not a {source_format} VHD')
-        _check_conversion(source, source_format, target_format, options)
+        _check_conversion(source, target, source_format, target_format,
+                          options)
         with signals.held():  # a signal now names where IN went
             rename(source, backup)
             outcome.record(f'{source} is kept as {backup}')
@@ -172,14 +174,15 @@ def via_backup(source: str, target: str, source_format: str,
         f'{backup}')
 
 
-def _check_conversion(source: str, source_format: str, target_format: str,
-                      options: dict[str, object]) -> None:
-    """Everything that can fail before IN is renamed: times and sizes.
+def _check_conversion(source: str, target: str, source_format: str,
+                      target_format: str, options: dict[str, object]) -> None:
+    """Everything that can fail before IN is renamed: times, sizes, OUT.
 
     Found after the rename, a bad ``--timestamp`` or ``DIB_VHD_MAX_SIZE``
     would leave the user an ``IN.bak`` to rename back by hand.
     """
     identity.Stamp.resolve(options.get('timestamp'), options.get('unique_id'))
+    guard.check_all([target])  # -o IN is allowed: IN is renamed first
     opened, _actual = open_vhd_input(source, source_format, target_format)
     try:
         target_size(opened, target_format, options.get('max_size'))
@@ -208,7 +211,8 @@ def run(args: list[str], out: Callable[[str], None],
         # DIB's last step: check the image for its importer (target.py).
         importer = dib_target(environ) if pair[1] == 'dynamic' else None
         via_backup(source, target, pair[0], pair[1],
-                   dict(options, timestamp=timestamp, unique_id=unique_id),
+                   dict(options, timestamp=timestamp, unique_id=unique_id,
+                        notify=err_out),
                    out)
         if importer:
             check_output(target, importer, err_out)

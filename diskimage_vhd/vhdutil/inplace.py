@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import VhdError
@@ -47,17 +46,10 @@ def check_target(source: str, target: str, source_device: int) -> None:
     system still refuses the rename); those are undone after the fact.
     """
     try:
-        mode: int | None = os.stat(target).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as error:
-        raise VhdError(target, describe_os_error(error)) from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise VhdError(target, f'is a directory; {source} is {KEPT}')
-    if mode is not None and not stat.S_ISREG(mode):
-        # As root, "-o /dev/null" would otherwise replace the device node.
-        raise VhdError(target, 'exists and is not a regular file; refusing '
-                               'to replace it')
+        guard.existing(target)  # no link, directory, device or FIFO
+    except VhdError as error:
+        raise VhdError(error.path, f'{error.problem}; {source} is '
+                                   f'{KEPT}') from None
     try:
         device = os.stat(os.path.dirname(os.path.abspath(target))).st_dev
     except OSError as error:

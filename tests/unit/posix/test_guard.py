@@ -16,6 +16,7 @@ import signal
 import subprocess
 
 from diskimage_vhd.cli import commands
+from diskimage_vhd import convert
 from diskimage_vhd.posix import guard
 from tests import base
 from tests.unit.cli.test_errors import CommandErrorTestCase
@@ -114,12 +115,22 @@ class OutputGuardTest(CommandErrorTestCase):
                     self.assertEqual(handle.read(), b'keep me')
                 self.assertNothingAt(self.tmp, {'small.raw', 'bystander',
                                                 'link.vhd'})
-        result = base.run_module('diskimage_vhd.vhdutil.cli', 'create', '-n',
-                                 link, '-s', '4')
-        self.assertNotEqual(result.returncode, 0)
-        self.assertIn(SYMLINK, result.stderr)
-        self.assertEqual(len(result.stderr.strip().splitlines()), 1)
-        self.assertTrue(os.path.islink(link))
+        fixed = self.path('fixed.vhd')
+        convert(self.raw, fixed, target_format='fixed')
+        before = digest(fixed)
+        for argv in (['create', '-n', link, '-s', '4'],
+                     ['convert', '-s', '1', '-t', '2', '-i', fixed, '-o',
+                      link],
+                     ['convert', '-s', '1', '-t', '0', '-i', fixed, '-o',
+                      link]):
+            with self.subTest(argv=argv):
+                result = base.run_module('diskimage_vhd.vhdutil.cli', *argv)
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn('is a symbolic link', result.stderr)
+                self.assertNotIn('Traceback', result.stderr)
+                self.assertEqual(len(result.stderr.strip().splitlines()), 1)
+                self.assertTrue(os.path.islink(link))
+                self.assertEqual(digest(fixed), before)
 
     def test_a_bad_checksum_path_is_found_before_the_image(self) -> None:
         """Found only after the image had replaced the destination, each
