@@ -7,8 +7,9 @@ sparse tail, differencing disks whose locators name FIFOs, character
 devices, the disk itself, a cycle or names longer than any path, honest
 chains whose parents are present, and control characters where a disk
 carries text the commands print (the creator field, the parent name: a
-forged line, escape sequences for the terminal).  ``tests/fuzzing.py`` draws on them; the
-``OpenWatch`` makes opening what a locator must never lead to a finding.
+forged line, escape sequences for the terminal).  ``tests/fuzzing.py``
+draws on them; the ``OpenWatch`` makes opening what a locator must never
+lead to a finding.
 
 The mutators use only ``Mutant``'s interface (``seed``, ``size``,
 ``length``, ``patch``, ``notes``), so this module does not import the

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import gc
 import signal
-import sys
 
 from diskimage_vhd.cli.progress import break_line
 from diskimage_vhd.cli import startup

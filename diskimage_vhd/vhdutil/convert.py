@@ -25,10 +25,10 @@ from diskimage_vhd.make.convert import convert
 from diskimage_vhd.make.convert import open_input as open_vhd_input
 from diskimage_vhd.make.convert import target_size
 from diskimage_vhd.make import identity
-from diskimage_vhd.posix.io import file_size
-from diskimage_vhd.posix.io import open_in_place
 from diskimage_vhd.posix import guard
+from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import lock_in_place
+from diskimage_vhd.posix.io import open_in_place
 from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.posix import outcome
 from diskimage_vhd.posix import signals
