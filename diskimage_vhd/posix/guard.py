@@ -31,6 +31,9 @@ STDOUT_FILENO = 1
 # How long a run waits for another run committing into the same directory.
 LOCK_WAIT = 30.0
 LOCK_POLL = 0.05
+# What flock says where a file system has no such locks (NFS emulates
+# them with fcntl locks, which a descriptor open for reading cannot take).
+NO_LOCKS = (errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF)
 
 Key = tuple
 
@@ -133,6 +136,8 @@ def check_all(outputs: Sequence[str], inputs: Sequence[str] = (),
             raise UsageError(STDOUT_NAME, f'standard output is '
                                           f'{seen[here]} itself, which is '
                                           'read; write to another file')
+        if here is not None:
+            seen[here] = STDOUT_NAME  # nor may a checksum file be it
     for path in outputs:
         key, _found = check_output(path)
         if key in seen:
@@ -188,7 +193,7 @@ def _lock(fd: int, name: str, wait: float,
         except BlockingIOError:
             pass
         except OSError as error:
-            if error.errno in (errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP):
+            if error.errno in NO_LOCKS:
                 return  # a file system without locks: go on unlocked
             raise _path_error(name, error) from None
         if time.monotonic() >= deadline:

@@ -84,6 +84,15 @@ class OutputGuardTest(CommandErrorTestCase):
         self.assertInputKept()
         self.assertEqual(os.path.getsize(self.path('piped')), 0)
 
+    def test_a_checksum_file_cannot_be_standard_output(self) -> None:
+        """``convert SRC - --checksum-file sha256=out > out``."""
+        piped = self.path('piped')
+        with open(piped, 'wb') as sink:
+            result = self.run_cli('convert', self.raw, '-', '--checksum-file',
+                                  f'sha256={piped}', stdout=sink)
+        self.assertOneLineError(result, piped, 'the same file as the output -')
+        self.assertEqual(os.path.getsize(piped), 0)
+
     def test_standard_output_cannot_be_the_input(self) -> None:
         """``convert SRC - 1<>SRC``."""
         with open(self.raw, 'r+b') as same:
