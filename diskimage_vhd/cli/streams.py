@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import codecs
 import errno
+import fcntl
+import io
 import os
 import sys
 
@@ -42,8 +44,55 @@ def _bytes_or_escaped(error: UnicodeError) -> tuple:
 codecs.register_error(ERRORS, _bytes_or_escaped)
 
 
+class _Strict(io.RawIOBase):
+    """Standard output that is non-blocking, written so that EAGAIN is an
+    error: Python's own file object drops what a full non-blocking pipe
+    does not take, and the command would exit 0 with its output cut.
+    Once failed, it takes nothing more (the exit's flush stays quiet).
+    """
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self.fd = fd
+        self.failed = False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        if self.failed:
+            return len(view)
+        done = 0
+        try:
+            while done < len(view):
+                done += os.write(self.fd, view[done:])
+        except OSError:
+            self.failed = True
+            raise
+        return done
+
+
+def _non_blocking(stream: object) -> bool:
+    try:
+        return bool(fcntl.fcntl(stream.fileno(), fcntl.F_GETFL)
+                    & os.O_NONBLOCK)
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def configure() -> None:
-    """Both streams print any text: raw bytes as bytes, the rest escaped."""
+    """Both streams print any text: raw bytes as bytes, the rest escaped;
+    a non-blocking standard output fails on EAGAIN instead of losing text.
+    """
+    if sys.stdout is not None and _non_blocking(sys.stdout):
+        sys.stdout.flush()
+        sys.stdout = io.TextIOWrapper(
+            io.BufferedWriter(_Strict(sys.stdout.fileno())),
+            encoding=sys.stdout.encoding, errors=ERRORS)
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, 'reconfigure'):
             stream.reconfigure(errors=ERRORS)
@@ -68,6 +117,9 @@ def _silence(stream: object) -> None:
     """Swap a failed stream for /dev/null, so that the interpreter's own
     flush at exit does not print "Exception ignored" over our line.
     """
+    raw = getattr(getattr(stream, 'buffer', None), 'raw', None)
+    if isinstance(raw, _Strict):
+        raw.failed = True
     try:
         null = open(os.devnull, 'w')
     except OSError:

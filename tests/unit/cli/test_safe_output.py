@@ -9,6 +9,7 @@ creator field holds an ESC; the failing streams are real: ``/dev/full``
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import uuid
@@ -113,6 +114,29 @@ class FailingOutputTest(base.TempDirTestCase):
                 self.assertEqual(result.stderr.strip().splitlines(), [
                     f'{"vhd-util" if "vhdutil" in command[0] else "diskimage-vhd"}'
                     ': standard output: no space left on device'])
+
+    def test_a_full_non_blocking_pipe_is_one_line_not_lost_text(self) -> None:
+        """EAGAIN: Python's own file object dropped what the pipe did not
+        take, and the command exited 0 with its output cut short.
+        """
+        big = self.path('big.vhd')
+        base.run_module('diskimage_vhd.vhdutil.cli', 'create', '-n', big,
+                        '-s', '20000')
+        reader, writer = os.pipe()
+        self.addCleanup(os.close, reader)
+        flags = fcntl.fcntl(writer, fcntl.F_GETFL)
+        fcntl.fcntl(writer, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        try:
+            result = subprocess.run(
+                [*base.module_argv('diskimage_vhd.vhdutil.cli'), 'read', '-n',
+                 big, '-b', '0', '-c', '10000'], stdout=writer,
+                stderr=subprocess.PIPE, text=True)
+        finally:
+            os.close(writer)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertEqual(result.stderr.strip().splitlines(), [
+            'vhd-util: standard output: write could not complete without '
+            'blocking'])
 
     def test_in_place_conversion_then_a_full_device(self) -> None:
         raw = base.make_raw(self.path('x.raw'), 4 * base.MiB,
