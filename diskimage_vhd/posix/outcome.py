@@ -13,9 +13,15 @@ DONE: list[str] = []
 NOTHING = 'nothing was written'
 
 
+# Facts kept: a command makes one or two; a process that calls the API
+# for ever (no command to forget them) must not grow without bound.
+KEPT = 8
+
+
 def record(fact: str) -> None:
     """Note a finished step, in words (``out.vhd is complete``)."""
     DONE.append(fact)
+    del DONE[:-KEPT]
 
 
 def forget() -> None:

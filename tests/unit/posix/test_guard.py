@@ -229,7 +229,9 @@ class OutputGuardTest(CommandErrorTestCase):
                 'inject=write:signal=TERM:when=1',
                 *base.module_argv('diskimage_vhd'), 'convert', self.raw,
                 self.out, '--checksum', 'sha256']
-        result = base.run(argv)
+        # No .pyc written: its write and rename would take the signal.
+        result = base.run(argv, env=dict(os.environ,
+                                         PYTHONDONTWRITEBYTECODE='1'))
         self.assertEqual(result.returncode, 143, result.stderr)
         self.assertIn(f'terminated; {self.out} is complete', result.stderr)
         self.assertNotIn('nothing was written', result.stderr)

@@ -142,7 +142,8 @@ class InPlaceRaceTest(base.TempDirTestCase):
                            'inject=rename:signal=TERM:when=1', *VHD_UTIL,
                            'convert', '-s', '1', '-t', '2', '-i', self.disk,
                            '-o', self.out],
-                          env=dict(os.environ, DIB_VHD_TARGET='none'))
+                          env=dict(os.environ, DIB_VHD_TARGET='none',
+                                   PYTHONDONTWRITEBYTECODE='1'))
         self.assertEqual(result.returncode, 143, result.stderr)
         self.assertIn(f'terminated; {self.disk} is kept as {self.disk}.bak',
                       result.stderr)
