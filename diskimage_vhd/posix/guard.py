@@ -98,7 +98,7 @@ def check_output(path: str) -> tuple[Key, os.stat_result | None]:
         raise _path_error(path, error) from None
     if not stat.S_ISDIR(where.st_mode):
         raise VhdError(path, 'destination directory is not a directory')
-    if os.statvfs(directory).f_flag & os.ST_RDONLY:
+    if _read_only(directory):
         raise VhdError(path, 'read-only file system', errno=errno.EROFS)
     if not os.access(directory, os.W_OK | os.X_OK):
         raise VhdError(path, 'permission denied: cannot create a file in '
@@ -112,6 +112,13 @@ def check_output(path: str) -> tuple[Key, os.stat_result | None]:
     if found is not None:
         return _key(found), found
     return ('new', where.st_dev, where.st_ino, encoded), None
+
+
+def _read_only(directory: str) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False  # writing will say what is wrong
 
 
 def check_all(outputs: Sequence[str], inputs: Sequence[str] = (),
