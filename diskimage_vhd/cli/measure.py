@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from diskimage_vhd.console.shown import shown
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format.shapes import TARGETS
 from diskimage_vhd.format.sizing import AUTO
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace, out: Any | None = None) -> int:
                          sort_keys=True), file=out)
         return 0
     kind = 'image' if result.target_format == 'raw' else 'VHD'
-    print(f'{result.source}: {result.target_format} {kind}', file=out)
+    print(shown(f'{result.source}: {result.target_format} {kind}'), file=out)
     print(f'  {"file size:":18}{format_size(result.file_size)} '
           f'({result.file_size} bytes)', file=out)
     print(f'  {"virtual size:":18}{format_size(result.virtual_size)} '

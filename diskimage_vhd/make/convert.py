@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from collections import namedtuple
+import contextlib
 import os
 
 from diskimage_vhd.errors import EmptyDiskError
@@ -28,12 +29,15 @@ from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
 from diskimage_vhd.make.resized import resized
+from diskimage_vhd.make import sidecars as sidecar_files
 from diskimage_vhd.make.writer import finish_dynamic
 from diskimage_vhd.make.writer import finish_fixed
 from diskimage_vhd.make.writer import write_dynamic
 from diskimage_vhd.make.writer import write_plain
 from diskimage_vhd.make.writer import Written
 from diskimage_vhd.posix.atomic import AtomicOutput
+from diskimage_vhd.posix.atomic import commit_together
+from diskimage_vhd.posix import guard
 from diskimage_vhd.sizes import format_size
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -100,12 +104,6 @@ class EndingProgress:
         """Report the total, once, if the last report fell short of it."""
         if self.callback and self._last != self.total:
             self(self.total)
-
-
-def _same_file(source: str, destination: str) -> bool:
-    if os.path.exists(destination):
-        return os.path.samefile(source, destination)
-    return os.path.realpath(source) == os.path.realpath(destination)
 
 
 def _open_source(path: str, declared: str | None,
@@ -236,10 +234,12 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             unique_id: uuidlib.UUID | None = None,
             progress: ProgressCallback | None = None,
             notify: Notify | None = None,
-            checksums: Sequence[str] = (),
+            checksums: Sequence[str] | str = (),
             size: int | None = None,
             target: str | None = None,
-            size_rule: str = sizing.AUTO) -> ConversionResult:
+            size_rule: str = sizing.AUTO,
+            checksum_files: sidecar_files.Sidecars | None = None
+            ) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
@@ -252,22 +252,30 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     disk that importer takes: for azure a fixed disk of whole MiB, its
     footer's current size exactly the virtual size; xenserver and rackspace
     take the default shape.  ``size_rule`` (``auto``, ``current-size``,
-    ``geometry``) is how a VHD source's size is read.
+    ``geometry``) is how a VHD source's size is read.  ``checksum_files``
+    (``{'sha256': [PATH, ...]}``) are written in the format of ``sha256sum``
+    and renamed into place just before the image, under one lock.
+
+    Every output is checked before a byte is written: none may be a
+    symbolic link, the source, or another output (``posix.guard``).
     """
     source, destination = os.fspath(source), os.fspath(destination)
     target_format = resolve_format(target, target_format)
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
+    if isinstance(checksums, str):
+        checksums = (checksums,)
+    checksums = sorted(set(checksums) | set(checksum_files or {}))
     stamp = identity.Stamp.resolve(timestamp, unique_id)
-    if os.path.exists(source) and _same_file(source, destination):
-        raise UsageError(destination, 'is the source itself; write to another '
-                                      'name')
+    guard.check_all([destination, *sidecar_files.paths(checksum_files)],
+                    [source])
     opened, actual = open_input(source, source_format, target_format, size,
                                 target, notify, size_rule)
     report = EndingProgress(progress, opened.size)
     try:
         try:
-            with AtomicOutput(destination) as output:
+            with contextlib.ExitStack() as stack:
+                output = stack.enter_context(AtomicOutput(destination, notify))
                 if checksums:
                     written, footer, sums = _write_forward(
                         opened, output.fd, target_format, allocate_all,
@@ -278,7 +286,9 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
                                              report, notify)
                     sums = {}
                 opened.check_unchanged()
-                output.commit()
+                beside = sidecar_files.open_sidecars(
+                    stack, checksum_files, sums, destination, notify)
+                commit_together([*beside, output])
         except OSError as error:
             raise os_error(destination, error) from None
     finally:

@@ -16,6 +16,8 @@ from typing import Callable
 
 from diskimage_vhd.console.run import finish_process
 from diskimage_vhd.console.run import run_command
+from diskimage_vhd.console.shown import shown
+from diskimage_vhd.console import streams
 from diskimage_vhd.errors import EXIT_INVALID
 from diskimage_vhd.errors import EXIT_OK
 from diskimage_vhd.errors import UsageError
@@ -32,11 +34,11 @@ NOT_PROVIDED = ('snapshot', 'set', 'repair', 'resize', 'fill', 'coalesce',
 
 
 def _out(line: str) -> None:
-    print(line)
+    print(shown(line))
 
 
 def _err(line: str) -> None:
-    print(line, file=sys.stderr)
+    print(shown(line), file=sys.stderr)
 
 
 # name -> one-line summary; each command's module (vhdutil/NAME.py) is
@@ -112,10 +114,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vhd-util`` console script."""
-    if hasattr(sys.stdout, 'reconfigure'):
-        # Print bytes from disk headers as vhd-util does, whatever the locale.
-        sys.stdout.reconfigure(errors='surrogateescape')
-    return run_command(PROG, _main, argv)
+    # Bytes from a disk or a name on any locale: a byte that is not text as
+    # that byte, a character the encoding lacks escaped (\xe9); never a
+    # UnicodeEncodeError, in every command.
+    streams.configure()
+    return run_command(PROG, streams.guarded(PROG, _main), argv)
 
 
 def script() -> int:

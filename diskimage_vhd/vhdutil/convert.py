@@ -25,10 +25,16 @@ from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.make.convert import check_virtual_size
 from diskimage_vhd.make.convert import convert
+from diskimage_vhd.make.convert import open_input as open_vhd_input
+from diskimage_vhd.make.convert import target_size
 from diskimage_vhd.make import identity
+from diskimage_vhd.posix import guard
 from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import lock_in_place
 from diskimage_vhd.posix.io import open_in_place
 from diskimage_vhd.posix.io import open_input
+from diskimage_vhd.posix import outcome
+from diskimage_vhd.posix import signals
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.sizes import parse_size
 from diskimage_vhd.sizes import plural
@@ -83,15 +89,6 @@ def environment_options(environ: Mapping[str, str],
                                f'shape dynamic disks; {VARIABLE}={importer} '
                                f'makes a {fixed_only} one: unset them')
     return {'allocate_all': allocate_all, 'max_size': max_size}
-
-
-def ends_in_footer(path: str) -> Footer | None:
-    """The valid VHD footer the file ends with, if any."""
-    fd = open_input(path)
-    try:
-        return footer_at_end(fd)
-    finally:
-        os.close(fd)
 
 
 def raw_to_fixed(source: str, target: str, timestamp: str | None,
@@ -165,19 +162,26 @@ def via_backup(source: str, target: str, source_format: str,
     old tool knows to look for, and nothing appears at ``target``.
     """
     backup = source + '.bak'
-    footer = ends_in_footer(source)
-    if footer is None or c.DISK_TYPE_NAMES.get(
-            footer.disk_type) != source_format:
-        raise VhdError(source, f'is not a {source_format} VHD')
-    rename(source, backup)
+    fd = open_input(source)
     try:
-        result = convert(backup, target, source_format=source_format,
-                         target_format=(shape_of(importer).target_format
-                                        or target_format),
-                         target=importer, **options)
-    except VhdError as error:
-        raise error.amended(f'{error.problem} (the input is kept as '
-                            f'{backup})') from None
+        lock_in_place(fd, source)  # until the conversion is done
+        footer = footer_at_end(fd)
+        if footer is None or c.DISK_TYPE_NAMES.get(
+                footer.disk_type) != source_format:
+            raise VhdError(source, f'is not a {source_format} VHD')
+        shape = shape_of(importer).target_format or target_format
+        _check_conversion(source, target, source_format, shape, options)
+        with signals.held():  # a signal now names where IN went
+            rename(source, backup)
+            outcome.record(f'{source} is kept as {backup}')
+        try:
+            result = convert(backup, target, source_format=source_format,
+                             target_format=shape, target=importer, **options)
+        except VhdError as error:
+            raise error.amended(f'{error.problem} (the input is kept as '
+                                f'{backup})') from None
+    finally:
+        os.close(fd)
     if result.target_format != target_format:
         say(f'{source}: {source_format.upper()} -> '
             f'{result.target_format.upper()} for {importer} '
@@ -190,6 +194,22 @@ def via_backup(source: str, target: str, source_format: str,
         f'written to {target} ({format_size(result.virtual_size)}, '
         f'{plural(result.allocated_blocks, "block")} allocated); input kept as '
         f'{backup}')
+
+
+def _check_conversion(source: str, target: str, source_format: str,
+                      target_format: str, options: dict[str, object]) -> None:
+    """Everything that can fail before IN is renamed: times, sizes, OUT.
+
+    Found after the rename, a bad ``--timestamp`` or ``DIB_VHD_MAX_SIZE``
+    would leave the user an ``IN.bak`` to rename back by hand.
+    """
+    identity.Stamp.resolve(options.get('timestamp'), options.get('unique_id'))
+    guard.check_all([target])  # -o IN is allowed: IN is renamed first
+    opened, _actual = open_vhd_input(source, source_format, target_format)
+    try:
+        target_size(opened, target_format, options.get('max_size'))
+    finally:
+        opened.close()
 
 
 def run(args: list[str], out: Callable[[str], None],
@@ -215,7 +235,8 @@ def run(args: list[str], out: Callable[[str], None],
         options = (environment_options(environ, importer)
                    if pair[1] == 'dynamic' else {})
         via_backup(source, target, pair[0], pair[1],
-                   dict(options, timestamp=timestamp, unique_id=unique_id),
+                   dict(options, timestamp=timestamp, unique_id=unique_id,
+                        notify=err_out),
                    out, importer)
         if importer:
             check_output(target, importer, err_out)

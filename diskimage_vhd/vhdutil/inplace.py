@@ -12,14 +12,15 @@ means IN is as it was.
 
 from __future__ import annotations
 
+import errno
 import os
-import stat
 
 from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format import locate
+from diskimage_vhd.posix import guard
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import write_all
@@ -44,17 +45,9 @@ def check_target(source: str, target: str, source_device: int) -> None:
     system still refuses the rename); those are undone after the fact.
     """
     try:
-        mode: int | None = os.stat(target).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as error:
-        raise os_error(target, error) from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise VhdError(target, f'is a directory; {source} is {KEPT}')
-    if mode is not None and not stat.S_ISREG(mode):
-        # As root, "-o /dev/null" would otherwise replace the device node.
-        raise VhdError(target, 'exists and is not a regular file; refusing '
-                               'to replace it')
+        guard.existing(target)  # no link, directory, device or FIFO
+    except VhdError as error:
+        raise error.amended(f'{error.problem}; {source} is {KEPT}') from None
     try:
         device = os.stat(os.path.dirname(os.path.abspath(target))).st_dev
     except OSError as error:
@@ -84,8 +77,15 @@ def _rename(source: str, target: str) -> None:
                        errno=error.errno) from None
 
 
-def _cut(fd: int, size: int) -> OSError | None:
-    """Truncate IN back to ``size``; the error if that failed."""
+def _cut(fd: int, size: int, name: str | None = None) -> OSError | None:
+    """Truncate IN back to ``size``; the error if that failed.
+
+    Only a file ``name`` still names: cutting through a descriptor whose
+    file has since become another run's output would destroy it.
+    """
+    if name is not None and not guard.still_named(fd, name):
+        return OSError(errno.ESTALE, 'it is no longer the file this run '
+                                     'opened')
     try:
         os.ftruncate(fd, size)
     except OSError as failure:
@@ -95,7 +95,7 @@ def _cut(fd: int, size: int) -> OSError | None:
 
 def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
     """Truncate IN to its old ``size``; the error to raise, saying so."""
-    failure = _cut(fd, size)
+    failure = _cut(fd, size, source)
     if failure is not None:
         return VhdError(error.path, f'{error.problem}; and {source} could not '
                                     f'be cut back to {size} bytes: '
@@ -116,11 +116,11 @@ def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
             raise _cut_back(fd, source, size,
                             os_error(source, error)) from None
         except BaseException:
-            _cut(fd, size)
+            _cut(fd, size, source)
             raise
         stopped = signals.pending()
         if stopped:  # cut back; the signal is raised on leaving
-            if _cut(fd, size) is not None:
+            if _cut(fd, size, source) is not None:
                 raise _cut_back(fd, source, size,
                                 VhdError(source, 'interrupted'))
         else:

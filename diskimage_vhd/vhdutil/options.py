@@ -6,11 +6,14 @@ from collections.abc import Sequence
 import getopt
 
 from diskimage_vhd.errors import UsageError
+from diskimage_vhd.sizes import ASCII_DIGITS
+from diskimage_vhd.sizes import MAX_DIGITS
 
 
 # The options this drop-in adds to vhd-util's (convert, create), so that
 # a file can be reproduced exactly.
 STAMP_OPTIONS = ('timestamp=', 'uuid=')
+ULLONG_MAX = 2 ** 64 - 1
 
 
 # UsageError kinds the drop-in answers with the subcommand's usage text,
@@ -56,10 +59,14 @@ def parse(args: Sequence[str], spec: str, supported: str | None = None,
 
 
 def number(text: str) -> int:
-    """``strtoull(text, NULL, 10)``: leading digits, 0 if there are none."""
+    """``strtoull(text, NULL, 10)``: leading ASCII digits, 0 if there are
+    none, and past 2^64 - 1 that number, as strtoull saturates.
+    """
     digits: list[str] = []
     for char in text.strip():
-        if not char.isdigit():
+        if char not in ASCII_DIGITS:
             break
         digits.append(char)
+    if len(digits) > MAX_DIGITS or (digits and int(''.join(digits)) > ULLONG_MAX):
+        return ULLONG_MAX
     return int(''.join(digits)) if digits else 0

@@ -24,7 +24,7 @@ ALLOWED = {
     'image': BELOW_IMAGE,
     'make': BELOW_IMAGE | {'image'},
     'xen': BELOW_IMAGE | {'image'},
-    'console': {'errors', 'sizes'},
+    'console': BELOW_IMAGE,
     'cli': BELOW_IMAGE | {'image', 'make', 'xen', 'version', 'dib', '',
                           'console'},
     # The two command lines share their runner from beneath: neither

@@ -224,17 +224,19 @@ class TestErrors(ConvertTestCase):
                 self.assertIn('nothing', result.stderr)
                 self.assertNotIn('Traceback', result.stderr)
 
-    def test_failed_fixed_to_dynamic_keeps_the_backup(self) -> None:
+    def test_a_bad_output_is_found_before_the_backup(self) -> None:
+        """OUT in a missing directory is refused while IN keeps its name:
+        there is no ``IN.bak`` to rename back by hand.
+        """
         self.raw('X')
         self.assertEqual(self.convert('X', 'X', 0, 1).returncode, 0)
         before = self.read('X')
         result = self.convert('X', 'no/such/dir/out.vhd', 1, 2)
         self.assertNotEqual(result.returncode, 0)
         self.assertEqual(len(result.stderr.splitlines()), 1)
-        self.assertIn('the input is kept as', result.stderr)
-        self.assertIn('X.bak', result.stderr)
-        self.assertEqual(self.read('X.bak'), before)
-        self.assertFalse(os.path.exists(self.path('X')))
+        self.assertIn('destination directory does not exist', result.stderr)
+        self.assertEqual(self.read('X'), before)
+        self.assertFalse(os.path.exists(self.path('X.bak')))
 
     def test_raw_input_to_fixed_to_dynamic_is_refused(self) -> None:
         self.raw('X')
@@ -267,7 +269,9 @@ class TestErrors(ConvertTestCase):
         result = self.convert('X', 'Y', 1, 2, env={'DIB_VHD_MAX_SIZE': '1'})
         self.assertEqual(result.returncode, 2, result.stderr)
         self.assertIn('smaller than the disk', result.stderr)
-        self.assertIn('X.bak', result.stderr)
+        # Checked before X is moved aside: X stays where it was.
+        self.assertTrue(os.path.exists(self.path('X')))
+        self.assertFalse(os.path.exists(self.path('X.bak')))
 
     def test_missing_options_print_usage(self) -> None:
         result = self.vhd_util('convert', '-i', 'X', '-o', 'Y')
