@@ -42,10 +42,6 @@ def _key(found: os.stat_result) -> Key:
     return ('file', found.st_dev, found.st_ino)
 
 
-def _path_error(path: str, error: OSError) -> VhdError:
-    return os_error(path, error)
-
-
 def existing(path: str) -> os.stat_result | None:
     """The regular file an output would replace, or None if there is none.
 
@@ -58,7 +54,7 @@ def existing(path: str) -> os.stat_result | None:
     except ValueError:
         raise VhdError(path, 'the name holds a NUL byte') from None
     except OSError as error:
-        raise _path_error(path, error) from None
+        raise os_error(path, error) from None
     if stat.S_ISLNK(found.st_mode):
         raise VhdError(path, SYMLINK)
     if stat.S_ISDIR(found.st_mode):
@@ -95,7 +91,7 @@ def check_output(path: str) -> tuple[Key, os.stat_result | None]:
     except FileNotFoundError:
         raise VhdError(path, 'destination directory does not exist') from None
     except OSError as error:
-        raise _path_error(path, error) from None
+        raise os_error(path, error) from None
     if not stat.S_ISDIR(where.st_mode):
         raise VhdError(path, 'destination directory is not a directory')
     if _read_only(directory):
@@ -202,7 +198,7 @@ def _lock(fd: int, name: str, wait: float,
         except OSError as error:
             if error.errno in NO_LOCKS:
                 return  # a file system without locks: go on unlocked
-            raise _path_error(name, error) from None
+            raise os_error(name, error) from None
         if time.monotonic() >= deadline:
             raise VhdError(name, busy, errno=errno.EWOULDBLOCK)
         time.sleep(LOCK_POLL)
