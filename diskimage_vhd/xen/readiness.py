@@ -89,8 +89,8 @@ def footer_findings(footer: Footer, batmap_present: bool | None,
     if footer.disk_type == c.DISK_TYPE_DIFFERENCING:
         add(Level.PROBLEM, 'has-parent',
             'differencing disk: it needs its parent; XenServer imports '
-            'standalone disks', 'flatten the chain ("qemu-img convert -O raw"'
-            ') and convert the result with "diskimage-vhd convert"')
+            'standalone disks', 'flatten the chain into one disk with '
+            '"diskimage-vhd convert CHILD OUT", its parents beside it')
     if footer.hidden:
         add(Level.PROBLEM, 'hidden',
             'hidden flag set: the os-xenapi import plugin refuses a hidden '

@@ -146,10 +146,13 @@ def _check_readable(run: CheckRun) -> None:
     """The reader's refusals, in its words (``info`` and ``convert`` say
     the same).
     """
+    from diskimage_vhd.image.chain import is_differencing
+    from diskimage_vhd.image.chain import open_chain
     from diskimage_vhd.image.reader import VhdImage
     try:
         with VhdImage(run.path) as image:
-            image.require_standalone()
+            if is_differencing(image):
+                open_chain(image).close()  # closes image too; twice is fine
     except InvalidVhdError as error:
         raise ProblemFound(Problem(
             f'unreadable-{error.kind}', error.problem, errno.EINVAL,
