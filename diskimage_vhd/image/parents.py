@@ -52,7 +52,7 @@ def decode_locator(code: int, raw: bytes) -> str | None:
             return None
     except (UnicodeDecodeError, UnicodeEncodeError):
         return None
-    return name.split('\0', 1)[0] or None
+    return name.split('\0', 1)[0]
 
 
 def decode_parent_name(footer: Footer, header: DynamicHeader) -> str | None:
@@ -87,7 +87,7 @@ def locator_paths(fd: int, file_size: int,
         raw = pread_full(fd, size, locator.data_offset)
         path = decode_locator(locator.code,
                               raw[:min(locator.data_length, size)])
-        if path is not None:
+        if path:
             yield path
 
 
@@ -97,7 +97,7 @@ def candidates(child: str, parent: str) -> list[str]:
     """
     found = [parent] if parent.startswith('/') else []
     folder = os.path.dirname(os.path.realpath(child))
-    found.append(os.path.normpath(os.path.join(folder, parent)))
+    found.append(os.path.normpath(f'{folder}/{parent}'))  # even if absolute
     return found
 
 

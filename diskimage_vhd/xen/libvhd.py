@@ -28,6 +28,7 @@ from diskimage_vhd.format.locator import is_platform_code
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.format.units import sectors_at_least_one
+from diskimage_vhd.image import parents
 from diskimage_vhd.posix.extents import data_extents
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import MAX_OFFSET
@@ -342,16 +343,4 @@ def end_of_data(vhd: Vhd) -> int:
 def decode_parent_name(vhd: Vhd) -> str | None:
     """``vhd_header_decode_parent``: UTF-16 (BE, or any for tap 0.1) to ASCII."""
     assert vhd.header is not None
-    raw = vhd.header.parent_unicode_name
-    encoding = 'utf-16-be'
-    if vhd.footer.is_tapdisk and vhd.footer.creator_version == creators.TAP_0_1:
-        encoding = 'utf-16-le' if raw[:2] == b'\xff\xfe' else 'utf-16-be'
-        if raw[:2] in (b'\xff\xfe', b'\xfe\xff'):
-            raw = raw[2:]
-    try:
-        name = raw.decode(encoding)
-    except UnicodeDecodeError:
-        return None
-    if any(ord(char) > 127 for char in name):
-        return None
-    return name.split('\0', 1)[0]
+    return parents.decode_parent_name(vhd.footer, vhd.header)

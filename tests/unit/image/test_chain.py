@@ -9,12 +9,12 @@ import os
 import shutil
 import uuid
 
+import diskimage_vhd
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.image.chain import MAX_CHAIN_DISKS
 from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
-import diskimage_vhd
 from tests import base
 from tests import chains
 from tests.differencing import make_child
