@@ -113,7 +113,9 @@ def footer_findings(footer: Footer, batmap_present: bool | None,
         add(Level.PROBLEM, 'too-large',
             f'virtual size {footer.current_size} bytes is beyond '
             'the 2040 GiB a VHD may hold', 'XenServer (sm MAX_VHD_SIZE) '
-            'refuses it: make the image smaller')
+            'refuses it: make the image smaller, or import it into XCP-ng '
+            '8.3 as a QCOW2 VDI, which holds larger disks (qemu-img convert '
+            '-O qcow2)')
     elif footer.current_size > LARGE_VIRTUAL_SIZE:
         add(Level.WARNING, 'over-1tib',
             f'virtual size {footer.current_size} bytes is over 1 TiB: '
