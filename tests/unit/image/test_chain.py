@@ -69,6 +69,23 @@ class FlattenTest(base.TempDirTestCase):
                 check = base.run_module(CLI, 'check', out)
                 self.assertEqual(check.returncode, 0, check.stdout)
 
+    def test_qemu_img_alone_reads_zeros_where_the_parent_has_data(
+            self) -> None:
+        """What the user guide warns of: qemu-img does not follow a
+        XenServer chain, so it is no referee for one (nor a flattener).
+        """
+        disks = chains.unpack('two', self.path('two'))
+        raw = self.path('qemu.raw')
+        result = base.run([base.require_qemu_img(self), 'convert', '-f',
+                           'vpc', '-O', 'raw', disks['leaf.vhd'], raw])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        with open(raw, 'rb') as handle:
+            data = handle.read()
+        expected = chains.expected('two')
+        self.assertEqual(data[:512], bytes(512))
+        self.assertTrue(expected[:512].startswith(b'A000000A'))
+        self.assertEqual(data[8 * 512:12 * 512], expected[8 * 512:12 * 512])
+
     def test_fixed_output(self) -> None:
         _disks, out = self.flatten('three', '--to', 'fixed')
         with open(out, 'rb') as handle:
