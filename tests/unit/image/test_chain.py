@@ -12,6 +12,7 @@ import uuid
 import diskimage_vhd
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.image.chain import MAX_CHAIN_DISKS
 from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
@@ -170,6 +171,24 @@ class ParentSearchTest(base.TempDirTestCase):
                            '/var/run/sr-mount/gone/base.vhd', self.base_uuid)
         data = self.read_flat(child)
         self.assertEqual(data[:len(self.base_data)], self.base_data)
+
+    def test_no_locators_only_the_header_name(self) -> None:
+        """Xen Orchestra's vhd-lib ``chain()`` records the parent's UUID and
+        name (relative to the child) in the header and writes no locator;
+        libvhd alone would not find such a parent.
+        """
+        leaf = self.disks['leaf.vhd']
+        with open(leaf, 'r+b') as handle:
+            handle.seek(512)
+            header = DynamicHeader.parse(handle.read(1024))
+            header = header.replace(parent_locators=bytes(192))
+            header.checksum = header.computed_checksum()
+            handle.seek(512)
+            handle.write(header.pack())
+        with open_chain(VhdImage(leaf)) as chain:
+            self.assertEqual([os.path.basename(d.path) for d in chain.disks],
+                             ['leaf.vhd', 'base.vhd'])
+        self.assertEqual(self.read_flat(leaf), chains.expected('two'))
 
 
 class HostileChainTest(base.TempDirTestCase):
