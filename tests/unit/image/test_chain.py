@@ -106,6 +106,17 @@ class FlattenTest(base.TempDirTestCase):
         with open(out, 'rb') as handle:
             self.assertEqual(handle.read(), expected)
 
+    def test_vhdfile_serves_the_flattened_disk(self) -> None:
+        disks = chains.unpack('three', self.path('three'))
+        out = self.path('served.vhd')
+        with diskimage_vhd.VhdFile(disks['leaf.vhd']) as served, \
+                open(out, 'wb') as handle:
+            shutil.copyfileobj(served, handle)
+        raw = self.path('three.raw')
+        with open(raw, 'wb') as handle:
+            handle.write(chains.expected('three'))
+        base.qemu_compare(self, raw, out)
+
     def test_measure_says_what_convert_writes(self) -> None:
         disks, out = self.flatten('three')
         result = base.run_module(CLI, 'measure', '--json', disks['leaf.vhd'])
