@@ -100,8 +100,8 @@ def open_parent(child: VhdImage, seen: set[tuple[int, int]]) -> VhdImage:
                       f'parent {path}: {error.problem}') from None
     try:
         if _identity(parent) in seen:
-            raise _refuse(child, 'cycle', f'parent {path} is already in its '
-                                          'chain (the chain is a cycle)')
+            raise _refuse(child, 'cycle', f'parent {path} is already in the '
+                                          'chain: a cycle')
         wanted = child.header.parent_unique_id
         if parent.footer.unique_id != wanted:
             raise _refuse(child, 'uuid',
@@ -140,7 +140,13 @@ class ChainImage:
                 raise _refuse(self.disks[0], 'too-deep',
                               f'its chain is deeper than {MAX_CHAIN_DISKS} '
                               'disks, the most XenServer makes')
-            parent = open_parent(self.disks[-1], seen)
+            try:
+                parent = open_parent(self.disks[-1], seen)
+            except InvalidVhdError as error:
+                if len(self.disks) == 1:
+                    raise
+                raise InvalidVhdError(self.path, f'in its chain, {error}',
+                                      kind=error.kind) from None
             seen.add(_identity(parent))
             self.disks.append(parent)
 

@@ -223,6 +223,14 @@ class HostileChainTest(base.TempDirTestCase):
         result = base.run_module(CLI, 'info', leaf)
         self.assertOneLine(result, 'parent base.vhd', 'not found')
 
+    def test_a_missing_grandparent_names_the_leaf_and_the_middle(
+            self) -> None:
+        disks = chains.unpack('three', self.path('three'))
+        os.unlink(disks['base.vhd'])
+        self.refused(disks['leaf.vhd'], 'in its chain',
+                     f'{os.path.realpath(disks["mid.vhd"])}: parent base.vhd',
+                     'not found')
+
     def test_a_parent_with_another_uuid(self) -> None:
         disks = chains.unpack('wrong-uuid', self.path('w'))
         self.refused(disks['leaf.vhd'], disks['base.vhd'],
