@@ -274,3 +274,39 @@ class HostileChainTest(base.TempDirTestCase):
             self.assertEqual(len(chain.disks), MAX_CHAIN_DISKS)
         self.refused(os.path.join(folder, f'd{MAX_CHAIN_DISKS}.vhd'),
                      f'deeper than {MAX_CHAIN_DISKS} disks')
+
+
+class VhdUtilAgreesTest(base.TempDirTestCase):
+    """XenServer's vhd-util, run on the same chains, named each parent and
+    judged each disk (golden/, ``{DIR}`` standing for the folder): the
+    drop-in says the same, and the chain reader finds the same parent.
+    """
+
+    CASES = ('two/leaf', 'three/leaf', 'three/mid', 'wrong-uuid/leaf')
+
+    def golden(self, case: str, what: str) -> str:
+        name = f'{case.replace("/", "-")}.{what}.txt'
+        with open(os.path.join(chains.CHAINS_DIR, 'golden', name)) as handle:
+            return handle.read().replace('{DIR}', self.tmp)
+
+    def drop_in(self, *args: str) -> str:
+        result = base.run_module('diskimage_vhd.vhdutil', *args, cwd=self.tmp,
+                                 env={**os.environ, 'TZ': 'UTC'})
+        return result.stdout + f'exit {result.returncode}\n'
+
+    def test_query_and_check_as_xenserver(self) -> None:
+        for name in ('two', 'three', 'wrong-uuid'):
+            chains.unpack(name, self.path(name))
+        for case in self.CASES:
+            with self.subTest(case=case):
+                disk = f'{case}.vhd'
+                query = self.golden(case, 'query-p-d')
+                self.assertEqual(self.drop_in('query', '-n', disk, '-p', '-d'),
+                                 query)
+                self.assertEqual(self.drop_in('check', '-n', disk),
+                                 self.golden(case, 'check'))
+                if case.startswith('wrong-uuid'):
+                    continue
+                with open_chain(VhdImage(self.path(disk))) as chain:
+                    self.assertEqual(chain.disks[1].path,
+                                     query.splitlines()[0])
