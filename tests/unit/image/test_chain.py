@@ -13,6 +13,7 @@ import diskimage_vhd
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format.locator import PlatformCode
 from diskimage_vhd.image.chain import MAX_CHAIN_DISKS
 from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
@@ -182,6 +183,25 @@ class ParentSearchTest(base.TempDirTestCase):
                            '/var/run/sr-mount/gone/base.vhd', self.base_uuid)
         data = self.read_flat(child)
         self.assertEqual(data[:len(self.base_data)], self.base_data)
+
+    def test_windows_locators_when_the_macx_one_is_unreadable(self) -> None:
+        """libvhd tries the locators in order: with the MACX one's text
+        spoiled (no ``file://``) and the header's name changed, the W2KU
+        locator (UTF-16 ``./base.vhd``) finds the parent.
+        """
+        leaf = self.disks['leaf.vhd']
+        with open(leaf, 'r+b') as handle:
+            handle.seek(512)
+            header = DynamicHeader.parse(handle.read(1024))
+            macx = header.locators[0]
+            self.assertEqual(macx.code, PlatformCode.MACX)
+            handle.seek(macx.data_offset)
+            handle.write(b'ftp:')
+            header = header.replace(parent_unicode_name=bytes(512))
+            header.checksum = header.computed_checksum()
+            handle.seek(512)
+            handle.write(header.pack())
+        self.assertEqual(self.read_flat(leaf), chains.expected('two'))
 
     def test_no_locators_only_the_header_name(self) -> None:
         """Xen Orchestra's vhd-lib ``chain()`` records the parent's UUID and
