@@ -32,32 +32,41 @@ from diskimage_vhd.posix.io import pread_full
 MAX_LOCATOR_BYTES = 2 * 4096 + 512
 
 
+def w2u_decode(raw: bytes, encoding: str) -> str | None:
+    """``vhd_w2u_decode_location``: UTF-16 to ASCII (None if it is not),
+    Windows' ``\\`` as ``/`` and a leading drive ``C:`` dropped, so that
+    ``C:\\images\\parent.vhd`` reads as ``/images/parent.vhd``.
+    """
+    try:
+        name = raw.decode(encoding)
+        name.encode('ascii')
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return None
+    name = name.split('\0', 1)[0].replace('\\', '/')
+    return name[2:] if name[:2] in ('C:', 'c:') else name
+
+
 def decode_locator(code: int, raw: bytes) -> str | None:
     """``vhd_parent_locator_read``'s decoding: the path a locator's data
     holds (``file://`` URL for MACX, UTF-16-LE Windows path for W2KU and
-    W2RU, drive letter C: dropped), or None if it holds none.
+    W2RU), or None if it holds none.
     """
-    try:
-        if code == PlatformCode.MACX:
-            text = raw.decode('ascii')
-            if not text.startswith('file://'):
-                return None
-            name = text[len('file://'):]
-        elif code in PATH_CODES:
-            name = raw.decode('utf-16-le').replace('\\', '/')
-            name.encode('ascii')
-            if name[:2] in ('C:', 'c:'):
-                name = name[2:]
-        else:
-            return None
-    except (UnicodeDecodeError, UnicodeEncodeError):
+    if code in (PlatformCode.W2KU, PlatformCode.W2RU):
+        return w2u_decode(raw, 'utf-16-le')
+    if code != PlatformCode.MACX:
         return None
-    return name.split('\0', 1)[0]
+    try:
+        text = raw.decode('ascii')
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith('file://'):
+        return None
+    return text[len('file://'):].split('\0', 1)[0]
 
 
 def decode_parent_name(footer: Footer, header: DynamicHeader) -> str | None:
     """``vhd_header_decode_parent``: UTF-16 (BE, or either with a byte order
-    mark for tap 0.1) to ASCII; None if it is not ASCII.
+    mark for tap 0.1) decoded as a Windows location is.
     """
     raw = header.parent_unicode_name
     encoding = 'utf-16-be'
@@ -65,13 +74,7 @@ def decode_parent_name(footer: Footer, header: DynamicHeader) -> str | None:
         encoding = 'utf-16-le' if raw[:2] == b'\xff\xfe' else 'utf-16-be'
         if raw[:2] in (b'\xff\xfe', b'\xfe\xff'):
             raw = raw[2:]
-    try:
-        name = raw.decode(encoding)
-    except UnicodeDecodeError:
-        return None
-    if any(ord(char) > 127 for char in name):
-        return None
-    return name.split('\0', 1)[0]
+    return w2u_decode(raw, encoding)
 
 
 def locator_paths(fd: int, file_size: int,
