@@ -184,6 +184,13 @@ class ParentSearchTest(base.TempDirTestCase):
         data = self.read_flat(child)
         self.assertEqual(data[:len(self.base_data)], self.base_data)
 
+    def test_a_windows_parent_name_is_looked_for_by_its_file_name(
+            self) -> None:
+        child = make_child(self.path('sr/child.vhd'), 'C:\\VMs\\base.vhd',
+                           'C:/VMs/base.vhd', self.base_uuid)
+        data = self.read_flat(child)
+        self.assertEqual(data[:len(self.base_data)], self.base_data)
+
     def test_windows_locators_when_the_macx_one_is_unreadable(self) -> None:
         """libvhd tries the locators in order: with the MACX one's text
         spoiled (no ``file://``) and the header's name changed, the W2KU
