@@ -206,6 +206,11 @@ class ChainImage:
         for start, end in wanted:  # only if the bottom is differencing
             view[start - offset:end - offset] = bytes(end - start)
 
+    def read(self, offset: int, length: int) -> bytes:
+        buffer = bytearray(length)
+        self.read_into(offset, memoryview(buffer))
+        return bytes(buffer)
+
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:
         """Nothing is copied in the kernel: every byte is chosen by sector."""
