@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # First, before anything slow: a SIGINT during start-up ends quietly.
-from diskimage_vhd.cli import startup  # noqa: F401,H306
+from diskimage_vhd.console import startup  # noqa: F401,H306
 import argparse  # noqa: H306
 from collections.abc import Sequence
 import functools
@@ -14,10 +14,12 @@ from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
 from diskimage_vhd.cli.outputs import STDOUT_NAME
 from diskimage_vhd.cli.parsing import Parser
-from diskimage_vhd.cli.progress import break_line
-from diskimage_vhd.cli.progress import Progress
-from diskimage_vhd.cli.run import finish_process
-from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.console.progress import break_line
+from diskimage_vhd.console.progress import Progress
+from diskimage_vhd.console.run import finish_process
+from diskimage_vhd.console.run import run_command
+from diskimage_vhd.errors import EXIT_INVALID
+from diskimage_vhd.errors import EXIT_OK
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.shapes import TARGETS
@@ -93,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument('--json', action='store_true',
                       help='print JSON, errors included (a list for several '
                            'files)')
+    measure_cli.add_size_rule_option(info)
 
     chk = commands.add_parser(
         'check', help='check a VHD as vhd-util check does, plus XenServer '
@@ -112,6 +115,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="also read each allocated block's sector bitmap")
     chk.add_argument('--json', action='store_true',
                      help='print JSON, errors included')
+    measure_cli.add_size_rule_option(chk)
 
     measure_cli.add_parser(commands)
 
@@ -203,7 +207,7 @@ def _info(args: argparse.Namespace) -> int:
     described: list[dict[str, object]] = []
     for path in args.files:
         try:
-            info = inspect(path)
+            info = inspect(path, args.size_rule)
         except VhdError as error:
             if not args.json and len(args.files) == 1:
                 raise
@@ -240,7 +244,8 @@ def _check(args: argparse.Namespace) -> int:
     try:
         if args.target:
             return _check_for(args.file, args.target, args.json, args.bitmaps)
-        report = check(args.file, check_bitmaps=args.bitmaps)
+        report = check(args.file, check_bitmaps=args.bitmaps,
+                       size_rule=args.size_rule)
     except VhdError as error:
         if not args.json:
             raise
@@ -257,7 +262,7 @@ def _check(args: argparse.Namespace) -> int:
             print(f'{args.file} is invalid: {report.error}{detail}')
         for warning in report.warnings:
             print(f'warning: {warning}')
-    return 0 if report.valid else 22
+    return EXIT_OK if report.valid else EXIT_INVALID
 
 
 def _check_for(path: str, target: str, as_json: bool = False,
@@ -273,7 +278,7 @@ def _check_for(path: str, target: str, as_json: bool = False,
     else:
         for line in report_lines(readiness, path, quiet):
             print(line, file=stream)
-    return 0 if readiness.ready else 22
+    return EXIT_OK if readiness.ready else EXIT_INVALID
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -6,6 +6,8 @@ import argparse
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format.shapes import TARGETS
+from diskimage_vhd.format.sizing import AUTO
+from diskimage_vhd.format.sizing import SIZE_RULES
 from diskimage_vhd.make.convert import FORMATS
 from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd import sizes
@@ -31,9 +33,21 @@ def add_parser(commands: Any) -> None:
     parser.add_argument('--json', action='store_true', help='print JSON')
 
 
+def add_size_rule_option(parser: argparse.ArgumentParser) -> None:
+    """``--size-from``: how a VHD's size is read (format/sizing.py)."""
+    parser.add_argument('--size-from', dest='size_rule', choices=SIZE_RULES,
+                        default=AUTO,
+                        help="where a VHD's size is read from: its footer's "
+                             'current size, its CHS geometry, or auto (the '
+                             'current size, except for Virtual PC and old '
+                             'qemu disks with no data past the geometry; '
+                             'default: %(default)s)')
+
+
 def add_layout_options(parser: argparse.ArgumentParser,
                        for_help: str) -> None:
     """The options that decide the layout, as ``convert`` has them."""
+    add_size_rule_option(parser)
     parser.add_argument('--from', dest='source_format',
                         choices=('raw', 'vhd', 'fixed', 'dynamic'),
                         help='what SOURCE is (default: detected from its '
@@ -66,6 +80,7 @@ def layout_options(args: argparse.Namespace) -> dict:
         raise UsageError(None, '--allocate-all and --max-size apply only to '
                                '--to dynamic')
     return {'target': args.target, 'allocate_all': args.allocate_all,
+            'size_rule': args.size_rule,
             'max_size': _size_option('--max-size', args.max_size),
             'size': _size_option('--size', args.size)}
 

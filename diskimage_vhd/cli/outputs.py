@@ -12,9 +12,8 @@ import argparse
 import os
 import sys
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import UsageError
-from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.emit import CHECKSUMS
 from diskimage_vhd.make.emit import STDOUT_NAME
 from diskimage_vhd.posix.atomic import AtomicOutput
@@ -80,7 +79,7 @@ def write_checksum_files(sums: dict[str, str], files: dict[str, list],
                     os.write(output.fd, line)
                     output.commit()
                 except OSError as error:
-                    raise VhdError(path, describe_os_error(error)) from None
+                    raise os_error(path, error) from None
 
 
 def to_stdout(args: argparse.Namespace, **options: Any) -> Any:
@@ -89,7 +88,7 @@ def to_stdout(args: argparse.Namespace, **options: Any) -> Any:
     try:
         os.fstat(fd)
     except OSError as error:
-        raise VhdError(STDOUT_NAME, describe_os_error(error)) from None
+        raise os_error(STDOUT_NAME, error) from None
     if os.isatty(fd):
         raise UsageError(None, 'refusing to write a disk image to a '
                                'terminal; redirect standard output or name '

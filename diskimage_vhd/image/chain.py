@@ -84,14 +84,16 @@ def _uuid_text(hexed: str) -> str:
 
 
 def open_parent(child: VhdImage, seen: set[tuple[int, int]]) -> VhdImage:
-    """Open and check ``child``'s parent (UUID, not already in the chain)."""
+    """Open and check ``child``'s parent (UUID, not already in the chain),
+    its size read by the rule the child's was (format/sizing.py).
+    """
     assert child.header is not None
     if not any(child.header.parent_unique_id):
         raise _refuse(child, 'raw', 'its parent is a raw image, which is '
                                     'not followed')
     path = find_parent(child)
     try:
-        parent = VhdImage(path)
+        parent = VhdImage(path, child.size_rule)
     except NotAVhdError:
         raise _refuse(child, 'not-a-vhd',
                       f'parent {path} is not a VHD') from None

@@ -9,6 +9,7 @@ import uuid as uuidlib
 from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
+from diskimage_vhd.format import sizing
 from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.image.chain import ChainImage
@@ -28,7 +29,7 @@ def _chain_summary(image: VhdImage) -> dict[str, Any]:
     only to be described, and closed with the leaf left open.
     """
     assert image.header is not None
-    chain = ChainImage(VhdImage(image.path))
+    chain = ChainImage(VhdImage(image.path, image.size_rule))
     with chain:
         return {
             'parent_name': decode_parent_name(image.footer, image.header),
@@ -43,10 +44,13 @@ def _chain_summary(image: VhdImage) -> dict[str, Any]:
         }
 
 
-def inspect(path: str | os.PathLike) -> dict[str, Any]:
-    """Describe ``path`` (a VHD of any writer, or a raw image) as a dict."""
+def inspect(path: str | os.PathLike,
+            size_rule: str = sizing.AUTO) -> dict[str, Any]:
+    """Describe ``path`` (a VHD of any writer, or a raw image) as a dict;
+    ``size_rule`` is how a VHD's size is read (format/sizing.py).
+    """
     try:
-        image = VhdImage(path)
+        image = VhdImage(path, size_rule)
     except NotAVhdError:
         with RawSource(path) as raw:
             return {'path': os.fspath(path), 'format': 'raw',
@@ -72,7 +76,7 @@ def inspect(path: str | os.PathLike) -> dict[str, Any]:
         if image.header is not None:
             info.update({
                 'block_size': image.block_size,
-                'blocks': blocks_for(footer.current_size, image.block_size),
+                'blocks': blocks_for(image.size, image.block_size),
                 'allocated_blocks': image.allocated_blocks(),
                 'max_table_entries': image.header.max_table_entries,
                 'max_size': image.header.max_table_entries * image.block_size,

@@ -6,14 +6,16 @@ from collections.abc import Callable, Sequence
 from collections import namedtuple
 import os
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.shapes import format_for
 from diskimage_vhd.format.shapes import shape_of
+from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.chain import open_chain
@@ -107,12 +109,13 @@ def _same_file(source: str, destination: str) -> bool:
     return os.path.realpath(source) == os.path.realpath(destination)
 
 
-def _open_source(path: str, declared: str | None) -> tuple:
+def _open_source(path: str, declared: str | None,
+                 size_rule: str = sizing.AUTO) -> tuple:
     """Open ``path`` as a Source, checking it is what the caller declared."""
     if declared == 'raw':
         return RawSource(path), 'raw'
     try:
-        image = VhdImage(path)
+        image = VhdImage(path, size_rule)
     except NotAVhdError:
         if declared in ('fixed', 'dynamic', 'vhd'):
             raise
@@ -138,20 +141,21 @@ def resolve_format(target: str | None, target_format: str | None) -> str:
 
 def open_input(path: str, source_format: str | None,
                target_format: str, size: int | None = None,
-               target: str | None = None, notify: Notify | None = None
-               ) -> tuple[Source, str]:
+               target: str | None = None, notify: Notify | None = None,
+               size_rule: str = sizing.AUTO) -> tuple[Source, str]:
     """Check the formats asked for, open ``path`` and refuse an empty disk;
     with ``size``, see it at that size (refusing to cut data); for
     ``target``, at the size its shape demands (added zeros, said).
+    ``size_rule`` is how a VHD's size is read (format/sizing.py).
     """
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
     if source_format not in (None, 'vhd') + FORMATS:
         raise UsageError(None, f'unknown source format {source_format!r}')
-    opened, actual = _open_source(path, source_format)
+    opened, actual = _open_source(path, source_format, size_rule)
     if opened.size == 0:
         opened.close()
-        raise VhdError(path, 'is empty: there is no disk to convert')
+        raise EmptyDiskError(path, 'is empty: there is no disk to convert')
     try:
         if size is not None:
             opened = resized(opened, size)
@@ -232,7 +236,8 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             notify: Notify | None = None,
             checksums: Sequence[str] = (),
             size: int | None = None,
-            target: str | None = None) -> ConversionResult:
+            target: str | None = None,
+            size_rule: str = sizing.AUTO) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
@@ -244,7 +249,8 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     is refused if it would cut data.  ``target`` (``'azure'``) makes the
     disk that importer takes: for azure a fixed disk of whole MiB, its
     footer's current size exactly the virtual size; xenserver and rackspace
-    take the default shape.
+    take the default shape.  ``size_rule`` (``auto``, ``current-size``,
+    ``geometry``) is how a VHD source's size is read.
     """
     source, destination = os.fspath(source), os.fspath(destination)
     target_format = resolve_format(target, target_format)
@@ -255,7 +261,7 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
     opened, actual = open_input(source, source_format, target_format, size,
-                                target, notify)
+                                target, notify, size_rule)
     report = EndingProgress(progress, opened.size)
     try:
         try:
@@ -272,7 +278,7 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
                 opened.check_unchanged()
                 output.commit()
         except OSError as error:
-            raise VhdError(destination, describe_os_error(error)) from None
+            raise os_error(destination, error) from None
     finally:
         opened.close()
     report.finish()

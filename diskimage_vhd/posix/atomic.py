@@ -7,7 +7,7 @@ import os
 import re
 import stat
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import signals
 
@@ -63,8 +63,7 @@ class AtomicOutput:
         except (AttributeError, OSError) as error:
             if isinstance(error, OSError) and error.errno in (
                     errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EPERM):
-                raise VhdError(self.destination,
-                               describe_os_error(error)) from None
+                raise os_error(self.destination, error) from None
             self._open_named()
             return self
         if not os.path.exists(f'/proc/self/fd/{self.fd}'):
@@ -86,7 +85,7 @@ class AtomicOutput:
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise VhdError(self.destination, describe_os_error(error)) from None
+            raise os_error(self.destination, error) from None
         if stat.S_ISDIR(found.st_mode):
             raise VhdError(self.destination, 'is a directory')
         if not stat.S_ISREG(found.st_mode):
@@ -104,8 +103,7 @@ class AtomicOutput:
                 except FileExistsError:
                     continue
                 except OSError as error:
-                    raise VhdError(self.destination,
-                                   describe_os_error(error)) from None
+                    raise os_error(self.destination, error) from None
                 self.temporary = path
             return
         raise VhdError(self.destination, 'cannot create a temporary file '

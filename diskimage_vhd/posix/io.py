@@ -9,7 +9,6 @@ import mmap
 import os
 import stat
 
-from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
@@ -90,7 +89,7 @@ def open_in_place(path: str) -> int:
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a link since the lstat
             raise VhdError(path, SYMLINK) from None
-        raise VhdError(path, describe_os_error(error)) from None
+        raise os_error(path, error) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise VhdError(path, 'is not a regular file; in-place conversion '

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 # First, before anything slow: a SIGINT during start-up ends quietly.
 from collections.abc import Sequence
-from diskimage_vhd.cli import startup  # noqa: F401
-import errno
+from diskimage_vhd.console import startup  # noqa: F401
 import importlib
 import sys
 from typing import Callable
 
-from diskimage_vhd.cli.run import finish_process
-from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.console.run import finish_process
+from diskimage_vhd.console.run import run_command
+from diskimage_vhd.errors import EXIT_INVALID
+from diskimage_vhd.errors import EXIT_OK
+from diskimage_vhd.errors import UsageError
 from diskimage_vhd.version import version_string
+from diskimage_vhd.vhdutil.options import HELP
 from diskimage_vhd.vhdutil.options import NotProvided
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import SYNTAX
 
 PROG = 'vhd-util'
 Runner = Callable[[list[str]], int]
@@ -89,19 +92,22 @@ def _main(argv: Sequence[str] | None) -> int:
             'not provided by diskimage-vhd (it provides '
             if known else 'invalid COMMAND (diskimage-vhd provides ')
             + ', '.join(table) + ')', file=sys.stderr)
-        return errno.EINVAL
+        return EXIT_INVALID
     runner, usage = command(name)
     try:
         return runner(rest)
-    except Usage as problem:
-        if problem.reason:
-            print(f'{PROG} {name}: {problem.reason}', file=sys.stderr)
+    except UsageError as problem:
+        if problem.kind not in (SYNTAX, HELP):
+            raise  # a request that cannot be done: one line, EXIT_USAGE
+        if problem.problem:
+            print(f'{PROG} {name}: {problem.problem}', file=sys.stderr)
         print(usage)
-        return problem.code
+        # vhd-util's status for a malformed command line is EINVAL.
+        return EXIT_OK if problem.kind == HELP else EXIT_INVALID
     except NotProvided as option:
         print(f'{PROG} {name}: option {option} is not provided by '
               'diskimage-vhd', file=sys.stderr)
-        return errno.EINVAL
+        return EXIT_INVALID
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import errno
 import os
 from typing import Callable, TYPE_CHECKING
 
+from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
@@ -37,7 +38,7 @@ from diskimage_vhd.vhdutil.inplace import rename
 from diskimage_vhd.vhdutil.inplace import rename_and_cut
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.vhdutil.target import check_output
 from diskimage_vhd.vhdutil.target import dib_target
 from diskimage_vhd.vhdutil.target import VARIABLE
@@ -112,7 +113,8 @@ def raw_to_fixed(source: str, target: str, timestamp: str | None,
         padded = sector_padded(size)
         check_virtual_size(source, size, padded, 'sectors')
         if padded == 0:
-            raise VhdError(source, 'is empty: there is no disk to convert')
+            raise EmptyDiskError(source, 'is empty: there is no disk to '
+                                         'convert')
         footer = _fixed_footer(source, padded, stamp)
         append_and_rename(fd, source, target,
                           bytes(padded - size) + footer.pack())
@@ -174,8 +176,8 @@ def via_backup(source: str, target: str, source_format: str,
                                         or target_format),
                          target=importer, **options)
     except VhdError as error:
-        raise VhdError(error.path, f'{error.problem} (the input is kept as '
-                                   f'{backup})') from None
+        raise error.amended(f'{error.problem} (the input is kept as '
+                            f'{backup})') from None
     if result.target_format != target_format:
         say(f'{source}: {source_format.upper()} -> '
             f'{result.target_format.upper()} for {importer} '
@@ -196,7 +198,7 @@ def run(args: list[str], out: Callable[[str], None],
     environ = os.environ if environ is None else environ
     found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     if not all(key in found for key in 'iost'):
-        raise Usage()
+        raise usage()
     source, target = found['i'], found['o']
     pair = (TYPES.get(found['s'].strip()), TYPES.get(found['t'].strip()))
     timestamp = found.get('timestamp')

@@ -16,9 +16,10 @@ import os
 import stat
 
 from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import locate
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import write_all
@@ -29,13 +30,11 @@ KEPT = 'left as it was'
 
 def footer_at_end(fd: int) -> Footer | None:
     """The valid VHD footer the file ends with, if any."""
-    size = file_size(fd)
-    if size < c.FOOTER_SIZE:
-        return None
-    footer = Footer.parse(pread_full(fd, c.FOOTER_SIZE, size - c.FOOTER_SIZE))
-    if footer.cookie == c.FOOTER_COOKIE and footer.checksum_ok():
-        return footer
-    return None
+    found = locate.find_footer(
+        file_size(fd), lambda length, offset: pread_full(fd, length, offset),
+        (locate.END,),
+        lambda footer: locate.has_cookie(footer) and footer.checksum_ok())
+    return found.footer if found is not None else None
 
 
 def check_target(source: str, target: str, source_device: int) -> None:
@@ -49,7 +48,7 @@ def check_target(source: str, target: str, source_device: int) -> None:
     except FileNotFoundError:
         mode = None
     except OSError as error:
-        raise VhdError(target, describe_os_error(error)) from None
+        raise os_error(target, error) from None
     if mode is not None and stat.S_ISDIR(mode):
         raise VhdError(target, f'is a directory; {source} is {KEPT}')
     if mode is not None and not stat.S_ISREG(mode):
@@ -59,7 +58,7 @@ def check_target(source: str, target: str, source_device: int) -> None:
     try:
         device = os.stat(os.path.dirname(os.path.abspath(target))).st_dev
     except OSError as error:
-        raise VhdError(target, describe_os_error(error)) from None
+        raise os_error(target, error) from None
     if device != source_device:
         raise VhdError(target, f'is on another file system than {source}; '
                                f'cannot rename across them ({source} is '
@@ -81,7 +80,8 @@ def _rename(source: str, target: str) -> None:
         os.rename(source, target)
     except OSError as error:
         raise VhdError(target, f'cannot rename {source} to it: '
-                               f'{describe_os_error(error)}') from None
+                               f'{describe_os_error(error)}',
+                       errno=error.errno) from None
 
 
 def _cut(fd: int, size: int) -> OSError | None:
@@ -99,8 +99,10 @@ def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
     if failure is not None:
         return VhdError(error.path, f'{error.problem}; and {source} could not '
                                     f'be cut back to {size} bytes: '
-                                    f'{describe_os_error(failure)}')
-    return VhdError(error.path, f'{error.problem}; {source} is {KEPT}')
+                                    f'{describe_os_error(failure)}',
+                        errno=error.errno)
+    return VhdError(error.path, f'{error.problem}; {source} is {KEPT}',
+                    errno=error.errno)
 
 
 def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
@@ -111,8 +113,8 @@ def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
         try:
             write_all(fd, data, size)
         except OSError as error:
-            raise _cut_back(fd, source, size, VhdError(
-                source, describe_os_error(error))) from None
+            raise _cut_back(fd, source, size,
+                            os_error(source, error)) from None
         except BaseException:
             _cut(fd, size)
             raise
@@ -153,7 +155,7 @@ def rename_and_cut(fd: int, source: str, target: str, length: int) -> None:
             except OSError as error:
                 _rename(target, source)
                 raise VhdError(source, f'{describe_os_error(error)}; {source} '
-                                       f'is {KEPT}') from None
+                                       f'is {KEPT}', errno=error.errno) from None
             signals.discard_pending()
     if stopped:
         raise VhdError(source, f'interrupted; {source} is {KEPT}')

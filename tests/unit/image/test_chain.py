@@ -107,6 +107,21 @@ class FlattenTest(base.TempDirTestCase):
         with open(out, 'rb') as handle:
             self.assertEqual(handle.read(), expected)
 
+    def test_parents_are_sized_by_the_leafs_rule(self) -> None:
+        """--size-from is how every disk of the chain is sized, not the
+        leaf's alone.
+        """
+        disks = chains.unpack('three', self.path('three'))
+        for rule in ('current-size', 'geometry'):
+            with self.subTest(rule=rule), \
+                    open_chain(VhdImage(disks['leaf.vhd'], rule)) as chain:
+                self.assertEqual(len(chain.disks), 3)
+                for disk in chain.disks:
+                    self.assertEqual(disk.size_rule, rule)
+                    self.assertEqual(disk.size, (
+                        disk.footer.current_size if rule == 'current-size'
+                        else disk.footer.geometry.size))
+
     def test_vhdfile_serves_the_flattened_disk(self) -> None:
         disks = chains.unpack('three', self.path('three'))
         out = self.path('served.vhd')

@@ -254,6 +254,21 @@ class TestErrors(ConvertTestCase):
         self.assertTrue(os.path.exists(self.path('X')))
         self.assertFalse(os.path.exists(self.path('X.bak')))
 
+    def test_a_max_size_below_the_disk_exits_as_diskimage_vhd_does(
+            self) -> None:
+        # The same problem, the same exit status from both command lines:
+        # the error keeps its type through the drop-in's backup step.
+        self.raw('X')
+        self.assertEqual(self.convert('X', 'X', 0, 1).returncode, 0)
+        ours = base.run_module('diskimage_vhd', 'convert', '-q',
+                               '--max-size', '1', self.path('X'),
+                               self.path('Z'))
+        self.assertEqual(ours.returncode, 2, ours.stderr)
+        result = self.convert('X', 'Y', 1, 2, env={'DIB_VHD_MAX_SIZE': '1'})
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn('smaller than the disk', result.stderr)
+        self.assertIn('X.bak', result.stderr)
+
     def test_missing_options_print_usage(self) -> None:
         result = self.vhd_util('convert', '-i', 'X', '-o', 'Y')
         self.assertEqual(result.returncode, 22)

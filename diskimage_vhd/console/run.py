@@ -7,16 +7,16 @@ import gc
 import signal
 import sys
 
-from diskimage_vhd.cli.progress import break_line
-from diskimage_vhd.cli import startup
+from diskimage_vhd.console.progress import break_line
+from diskimage_vhd.console import startup
+from diskimage_vhd.errors import EXIT_FAILURE
+from diskimage_vhd.errors import EXIT_INTERRUPTED
+from diskimage_vhd.errors import EXIT_TERMINATED
 from diskimage_vhd.errors import VhdError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any, NoReturn
-
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 
 
 class Terminated(BaseException):
@@ -60,7 +60,7 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
         _say(f'{prog}: terminated; nothing was written')
         return EXIT_TERMINATED
     except BrokenPipeError:
-        return 1
+        return EXIT_FAILURE
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
