@@ -76,7 +76,8 @@ class TestReady(ReadinessTestCase):
         vhd = self.vhd(self.one_partition())
         xen = assess(vhd, 'xenserver')
         self.assertTrue(xen.ready)
-        self.assertEqual([f.code for f in xen.findings], ['image-properties'])
+        self.assertEqual([f.code for f in xen.findings],
+                         ['image-properties', 'vdi-import'])
         self.assertEqual(xen.image_properties, {
             'disk_format': 'vhd', 'container_format': 'ovf', 'min_disk': 1})
         rack = assess(vhd, 'rackspace')
@@ -96,7 +97,8 @@ class TestReady(ReadinessTestCase):
                          ['image-properties'])
         self.assertEqual(report['image_properties'], {
             'disk_format': 'vhd', 'container_format': 'ovf', 'min_disk': 1,
-            'auto_disk_config': 'True'})
+            'auto_disk_config': 'True', 'vm_mode': 'hvm',
+            'img_config_drive': 'mandatory'})
         text = self.check_for(vhd, 'xenserver')
         self.assertEqual(text.returncode, 0, text.stderr)
         self.assertEqual(text.stdout.splitlines()[-1],
