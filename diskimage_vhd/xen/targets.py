@@ -23,6 +23,7 @@ from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.sizes import plural
+from diskimage_vhd.xen.bootrule import boot_findings
 from diskimage_vhd.xen.check import check
 from diskimage_vhd.xen.check import CheckReport
 from diskimage_vhd.xen import rackspace
@@ -115,6 +116,7 @@ def assess(path: str | os.PathLike, target: str,
         batmap = image.batmap_header is not None
         findings += footer_findings(footer, batmap if image.is_dynamic
                                     else None, now)
+        findings += boot_findings(image, target)
         if target == 'rackspace':
             findings += rackspace.disk_findings(image)
             auto = rackspace.auto_disk_config(image)
