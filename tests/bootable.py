@@ -27,7 +27,7 @@ GRUB_DIR = '/usr/lib/grub/i386-pc'
 SYSLINUX_MBR = '/usr/lib/EXTLINUX/mbr.bin'
 GRUB_MODULES = ('biosdisk', 'part_msdos', 'part_gpt', 'ext2', 'normal',
                 'linux', 'serial', 'echo', 'test')
-# The marker GRUB and SYSLINUX print on the serial console, and the
+# The marker GRUB prints on the serial console, and the
 # configurations that do so before starting /boot/vmlinuz.
 MARKER = 'DISKIMAGE-VHD-BOOT-LOADER-REACHED'
 KERNEL_ARGS = 'console=ttyS0 panic=-1'
@@ -41,8 +41,9 @@ menuentry "image" {{
     initrd /boot/initrd.img
 }}
 """
+# SYSLINUX shows what it loads: "Loading /boot/vmlinuz... ok".
+EXTLINUX_REACHED = 'Loading /boot/vmlinuz... ok'
 EXTLINUX_CONF = f"""SERIAL 0 115200
-SAY {MARKER}
 DEFAULT image
 TIMEOUT 1
 LABEL image
@@ -141,20 +142,38 @@ def host_kernel(test: unittest.TestCase) -> bytes:
         return handle.read()
 
 
-def extlinux_bios(test: unittest.TestCase, disk: str, start: int) -> None:
-    """SYSLINUX's mbr.bin in the MBR and extlinux installed in the ext
-    file system at ``start`` (through a loop device; needs root).
+def extlinux_bios(test: unittest.TestCase, disk: str, start: int, size: int,
+                  files: Dict[str, bytes]) -> None:
+    """SYSLINUX's mbr.bin in the MBR, and an ext4 file system at ``start``
+    holding ``files`` with extlinux installed in /boot/extlinux (through a
+    loop device; needs root).  SYSLINUX 6.04 reads neither ext4's 64bit
+    nor its metadata_csum feature, and fails on the extent layout of
+    ``mke2fs -d``: the files are written through the mount.
     """
     if os.geteuid() != 0:
         test.fail('installing extlinux needs root (a loop device and a mount)')
+    image = disk + '.fs'
+    base.make_raw(image, size)
+    disks.run_tool(test, 'mke2fs', '-q', '-F', '-t', 'ext4', '-O',
+                   '^64bit,^metadata_csum', image)
+    disks.run_tool(test, 'dd', f'if={image}', f'of={disk}', 'bs=512',
+                   f'seek={start // SECTOR}', 'conv=notrunc,sparse',
+                   'status=none')
+    os.unlink(image)
     device = disks.run_tool(test, 'losetup', '--find', '--show',
-                            '--offset', str(start), disk).strip()
+                            '--offset', str(start), '--sizelimit', str(size),
+                            disk).strip()
     test.addCleanup(base.run, [disks.tool(test, 'losetup'), '-d', device])
     mountpoint = tempfile.mkdtemp(dir=os.path.dirname(disk))
     disks.run_tool(test, 'mount', device, mountpoint)
     try:
         os.makedirs(os.path.join(mountpoint, 'boot', 'extlinux'),
                     exist_ok=True)
+        for name, data in files.items():
+            path = os.path.join(mountpoint, name.lstrip('/'))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'wb') as handle:
+                handle.write(data)
         disks.run_tool(test, 'extlinux', '--install',
                        os.path.join(mountpoint, 'boot', 'extlinux'))
     finally:

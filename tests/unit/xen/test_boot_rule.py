@@ -169,9 +169,8 @@ class TestBiosAndUefi(BootRuleTestCase):
 
     def test_extlinux(self) -> None:
         raw = self.disk('label: dos\nstart=2048, type=83, bootable\n')
-        bootable.ext4_with(self, raw, MiB, 47 * MiB,
-                           {**EXTLINUX_CFG, **bootable.boot_files()})
-        bootable.extlinux_bios(self, raw, MiB)
+        bootable.extlinux_bios(self, raw, MiB, 47 * MiB,
+                               {**EXTLINUX_CFG, **bootable.boot_files()})
         self.assertBoots(raw, 'BIOS: SYSLINUX boot code in the MBR, '
                               'extlinux in partition 1')
 
