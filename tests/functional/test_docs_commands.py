@@ -112,6 +112,8 @@ class DocsBlocksTest(unittest.TestCase):
                     self.assertIn(elements, (test_dib_build.ELEMENTS,
                                              test_dib_build.BOOTABLE_ELEMENTS),
                                   block.where)
+            if not exported and 'DIB_VHD_TARGET=none' in block.text:
+                continue  # the data-only recipe, after the first one
             self.assertEqual(exported.pop('ELEMENTS_PATH'),
                              '$(diskimage-vhd elements-path)', block.where)
             for name, value in exported.items():
