@@ -28,6 +28,7 @@ from typing import Dict, List
 import unittest
 
 from tests import base
+from tests import bootable
 from tests.functional import doc_blocks
 from tests.functional import test_dib_build
 
@@ -138,6 +139,8 @@ class DocsCommandsTest(unittest.TestCase):
         raw = base.make_raw(os.path.join(cls.clone, 'image.raw'),
                             64 * base.MiB,
                             [(5 * base.MiB, base.random_bytes(base.MiB))])
+        # GRUB 2 in the MBR: the readiness check finds a boot loader.
+        bootable.grub_bios(cls('test_every_quick_block_runs'), raw)
         subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'vpc', raw,
                         os.path.join(cls.clone, 'made-by-qemu.vhd')],
                        check=True)

@@ -9,11 +9,15 @@ converted by the package and judged for both targets.
 from __future__ import annotations
 
 import json
+import random
 import re
 
 from diskimage_vhd import assess
 from diskimage_vhd import convert
 from diskimage_vhd.image.boot import boot_entry
+from diskimage_vhd.image.boot import survey
+from diskimage_vhd.image.partitions import read_partition_table
+from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.xen.readiness import Level
 from tests import base
 from tests import bootable
@@ -225,6 +229,34 @@ class TestHostileFileSystems(BootRuleTestCase):
         bootable.write(raw, (2 ** 31).to_bytes(4, 'little'), MiB + 36)
         bootable.write(raw, bytes(2), MiB + 22)
         self.assertNoBootLoader(raw, 'larger than any EFI system partition')
+
+
+class TestMutatedFileSystems(BootRuleTestCase):
+    """Seeded noise in the metadata of an ext4 and a FAT partition: the
+    survey always ends with a verdict, never an exception.
+    """
+
+    def test_noise_never_escapes(self) -> None:
+        raw = self.disk('label: gpt\nsize=8M, type=U\nsize=24M, type=L\n')
+        bootable.esp_with(self, raw, MiB, 8 * MiB,
+                          {'/EFI/BOOT/BOOTX64.EFI': b'MZ'})
+        bootable.ext4_with(self, raw, 9 * MiB, 24 * MiB,
+                           {**GRUB_CFG, **bootable.boot_files()})
+        with open(raw, 'rb') as handle:
+            pristine = handle.read()
+        rng = random.Random(23)
+        for case in range(40):
+            disk = bytearray(pristine)
+            for _ in range(64):
+                # The FAT's first 64 KiB or the ext4's first 2 MiB.
+                base_offset, span = rng.choice([(MiB, 64 * 1024),
+                                                (9 * MiB, 2 * MiB)])
+                disk[base_offset + rng.randrange(span)] = rng.randrange(256)
+            with open(raw, 'wb') as handle:
+                handle.write(disk)
+            with self.subTest(case=case), RawSource(raw) as source:
+                found = survey(source, read_partition_table(source))
+                self.assertIsInstance(found.paths, list)
 
 
 class TestBootEntry(base.TempDirTestCase):
