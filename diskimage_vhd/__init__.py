@@ -3,7 +3,7 @@
 The API has the powers of the ``diskimage-vhd`` command: ``convert`` (raw,
 fixed and dynamic in every direction), ``inspect`` (a summary as a dict) and
 ``check`` (every rule of ``vhd-util check`` plus XenServer readiness),
-``assess`` (readiness for import into XenServer or Rackspace);
+``assess`` (readiness for import into XenServer, Rackspace or Azure);
 ``measure``, ``stream`` (to a pipe) and ``VhdFile`` (the VHD as a seekable
 file made on demand, for uploaders) write no file at all.
 """
@@ -56,8 +56,8 @@ def check(path: str, check_bitmaps: bool = False) -> Any:
 
 
 def assess(path: str, target: str, now: float | None = None) -> Any:
-    """Apply every rule of ``target`` (xenserver or rackspace) to ``path``,
-    judging its timestamp against ``now`` (default the clock); see
+    """Apply every rule of ``target`` (xenserver, rackspace or azure) to
+    ``path``, judging its timestamp against ``now`` (default the clock); see
     ``diskimage_vhd.xen.targets.Readiness``.
     """
     from diskimage_vhd.xen.targets import assess as run_assess

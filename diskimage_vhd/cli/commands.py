@@ -20,12 +20,12 @@ from diskimage_vhd.cli.run import finish_process
 from diskimage_vhd.cli.run import run_command
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.format.shapes import TARGETS
 from diskimage_vhd.make.convert import convert
 from diskimage_vhd.make.identity import parse_uuid
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.sizes import plural
 from diskimage_vhd.version import version_string
-from diskimage_vhd.xen import TARGETS
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -71,7 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument('destination', metavar='DESTINATION',
                       help='the file to write, or - for standard output '
                            '(one forward pass, the same bytes)')
-    measure_cli.add_layout_options(conv)
+    measure_cli.add_layout_options(
+        conv, 'make the disk TARGET takes (azure: fixed, rounded up to whole '
+              'MiB; xenserver, rackspace: the default), then check it is '
+              'ready for import, print the findings and exit 22 (keeping the '
+              'output) if it is not; a stream is made, not checked')
     conv.add_argument('--timestamp', metavar='TIME',
                       help='creation time to record, Unix seconds or ISO 8601 '
                            '(default: SOURCE_DATE_EPOCH if set, else now)')
@@ -79,10 +83,6 @@ def _parser() -> argparse.ArgumentParser:
                       help='disk UUID (default: random; derived from the '
                            'content when SOURCE_DATE_EPOCH is set)')
     outputs.add_arguments(conv)
-    conv.add_argument('--for', dest='target', choices=TARGETS,
-                      help='then check the output is ready for import into '
-                           'TARGET, print the findings and exit 22 (keeping '
-                           'the output) if it is not')
     conv.add_argument('-q', '--quiet', action='store_true',
                       help='print nothing but errors')
 
@@ -105,8 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument('file', metavar='FILE')
     chk.add_argument('--for', dest='target', choices=TARGETS,
                      help='check readiness for import into TARGET: '
-                          'xenserver, or rackspace (adds the partition and '
-                          'upload rules)')
+                          'xenserver, rackspace (adds the partition and '
+                          'upload rules), or azure (fixed, whole MiB, '
+                          "Azure's upload limits)")
     chk.add_argument('-b', '--bitmaps', action='store_true',
                      help="also read each allocated block's sector bitmap")
     chk.add_argument('--json', action='store_true',
@@ -125,10 +126,9 @@ def _parser() -> argparse.ArgumentParser:
 def _convert(args: argparse.Namespace) -> int:
     layout = measure_cli.layout_options(args)
     files = outputs.checksum_files(args)
-    if args.target and (args.target_format == 'raw'
-                        or args.destination == STDOUT_NAME):
-        raise UsageError(None, '--for checks a VHD file; it does not apply to '
-                               '--to raw or to standard output')
+    if args.target and args.target_format == 'raw':
+        raise UsageError(None, '--for checks a VHD; it does not apply to '
+                               '--to raw')
     unique_id = parse_uuid(args.uuid) if args.uuid else None
     progress = None if args.quiet else Progress(f'converting {args.source}', 1)
 
@@ -155,7 +155,7 @@ def _convert(args: argparse.Namespace) -> int:
               f'{"VHD" if result.target_format != "raw" else "image"}, '
               f'{format_size(result.virtual_size)} virtual, '
               f'{format_size(result.file_size)} file{blocks}', file=sys.stderr)
-    if args.target:
+    if args.target and args.destination != STDOUT_NAME:
         return _check_for(result.destination, args.target, stream=sys.stderr,
                           quiet=args.quiet)
     return 0

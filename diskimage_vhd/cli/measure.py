@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from diskimage_vhd.errors import UsageError
+from diskimage_vhd.format.shapes import TARGETS
 from diskimage_vhd.make.convert import FORMATS
+from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd import sizes
 from diskimage_vhd.sizes import format_size
 
@@ -24,19 +26,23 @@ def add_parser(commands: Any) -> None:
                     'Finding the data reads the first page of each data '
                     'extent; holes are not read.')
     parser.add_argument('source', metavar='SOURCE')
-    add_layout_options(parser)
+    add_layout_options(parser, 'measure the disk made for TARGET (azure: '
+                               'fixed, rounded up to whole MiB)')
     parser.add_argument('--json', action='store_true', help='print JSON')
 
 
-def add_layout_options(parser: argparse.ArgumentParser) -> None:
+def add_layout_options(parser: argparse.ArgumentParser,
+                       for_help: str) -> None:
     """The options that decide the layout, as ``convert`` has them."""
     parser.add_argument('--from', dest='source_format',
                         choices=('raw', 'vhd', 'fixed', 'dynamic'),
                         help='what SOURCE is (default: detected from its '
                              'footer)')
     parser.add_argument('--to', dest='target_format', choices=FORMATS,
-                        default='dynamic',
-                        help='what to write (default: %(default)s)')
+                        help="what to write (default: dynamic, or what "
+                             "--for's target takes)")
+    parser.add_argument('--for', dest='target', choices=TARGETS,
+                        help=for_help)
     parser.add_argument('--allocate-all', action='store_true',
                         help='write every block, zeros included, as the old '
                              'patched vhd-util did (dynamic only)')
@@ -51,14 +57,15 @@ def add_layout_options(parser: argparse.ArgumentParser) -> None:
 
 
 def layout_options(args: argparse.Namespace) -> dict:
-    """``--allocate-all``, ``--max-size`` (checked against ``--to``) and
-    ``--size``.
+    """``--to`` as ``--for`` shapes it, ``--allocate-all``, ``--max-size``
+    (checked against the format) and ``--size``.
     """
+    args.target_format = resolve_format(args.target, args.target_format)
     if args.target_format != 'dynamic' and (args.allocate_all
                                             or args.max_size):
         raise UsageError(None, '--allocate-all and --max-size apply only to '
                                '--to dynamic')
-    return {'allocate_all': args.allocate_all,
+    return {'target': args.target, 'allocate_all': args.allocate_all,
             'max_size': _size_option('--max-size', args.max_size),
             'size': _size_option('--size', args.size)}
 
@@ -73,9 +80,9 @@ def _size_option(option: str, text: str | None) -> int | None:
 
 def run(args: argparse.Namespace, out: Any | None = None) -> int:
     from diskimage_vhd.make.stream import measure  # not at every start-up
+    layout = layout_options(args)
     result = measure(args.source, source_format=args.source_format,
-                     target_format=args.target_format,
-                     **layout_options(args))
+                     target_format=args.target_format, **layout)
     if args.json:
         import dataclasses
         import json

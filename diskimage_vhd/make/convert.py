@@ -12,6 +12,8 @@ from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format.shapes import format_for
+from diskimage_vhd.format.shapes import shape_of
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.reader import VhdImage
@@ -126,11 +128,23 @@ def _open_source(path: str, declared: str | None) -> tuple:
     return image, actual
 
 
+def resolve_format(target: str | None, target_format: str | None) -> str:
+    """The format to write for ``target`` (``format/shapes.py``), as a
+    usage error when the two disagree.
+    """
+    try:
+        return format_for(target, target_format)
+    except ValueError as error:
+        raise UsageError(None, str(error)) from None
+
+
 def open_input(path: str, source_format: str | None,
-               target_format: str, size: int | None = None
+               target_format: str, size: int | None = None,
+               target: str | None = None, notify: Notify | None = None
                ) -> tuple[Source, str]:
     """Check the formats asked for, open ``path`` and refuse an empty disk;
-    with ``size``, see it at that size (refusing to cut data).
+    with ``size``, see it at that size (refusing to cut data); for
+    ``target``, at the size its shape demands (added zeros, said).
     """
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
@@ -140,13 +154,33 @@ def open_input(path: str, source_format: str | None,
     if opened.size == 0:
         opened.close()
         raise VhdError(path, 'is empty: there is no disk to convert')
-    if size is not None:
-        try:
+    try:
+        if size is not None:
             opened = resized(opened, size)
-        except VhdError:
-            opened.close()
-            raise
+        opened = _shaped(opened, target, notify)
+    except VhdError:
+        opened.close()
+        raise
     return opened, actual
+
+
+def _shaped(opened: Source, target: str | None,
+            notify: Notify | None) -> Source:
+    """``opened`` at its size rounded up to ``target``'s unit (whole MiB
+    for azure), the tail reading as zeros.
+    """
+    try:
+        shape = shape_of(target)
+    except ValueError as error:
+        raise UsageError(None, str(error)) from None
+    aligned = shape.size_for(opened.size)
+    if aligned == opened.size:
+        return opened
+    if notify:
+        notify(f'{opened.path}: {opened.size} bytes is not a whole number '
+               f'of {shape.unit}, as {target} needs; the virtual size is '
+               f'rounded up to {aligned} (the added tail reads as zeros)')
+    return resized(opened, aligned)
 
 
 def check_virtual_size(path: str, size: int, rounded: int,
@@ -192,14 +226,15 @@ def _dynamic_geometry(source: Source, max_size: int | None) -> tuple:
 
 def convert(source: str | os.PathLike, destination: str | os.PathLike,
             *, source_format: str | None = None,
-            target_format: str = 'dynamic', allocate_all: bool = False,
+            target_format: str | None = None, allocate_all: bool = False,
             max_size: int | None = None,
             timestamp: str | int | None = None,
             unique_id: uuidlib.UUID | None = None,
             progress: ProgressCallback | None = None,
             notify: Notify | None = None,
             checksums: Sequence[str] = (),
-            size: int | None = None) -> ConversionResult:
+            size: int | None = None,
+            target: str | None = None) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
@@ -208,16 +243,21 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     ``'md5'``) are computed while writing, not by reading the output again,
     and returned in ``ConversionResult.checksums``.  ``size`` (bytes) is
     the disk's size instead of the source's: larger adds zeros; smaller
-    is refused if it would cut data.
+    is refused if it would cut data.  ``target`` (``'azure'``) makes the
+    disk that importer takes: for azure a fixed disk of whole MiB, its
+    footer's current size exactly the virtual size; xenserver and rackspace
+    take the default shape.
     """
     source, destination = os.fspath(source), os.fspath(destination)
+    target_format = resolve_format(target, target_format)
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
     stamp = identity.Stamp.resolve(timestamp, unique_id)
     if os.path.exists(source) and _same_file(source, destination):
         raise UsageError(destination, 'is the source itself; write to another '
                                       'name')
-    opened, actual = open_input(source, source_format, target_format, size)
+    opened, actual = open_input(source, source_format, target_format, size,
+                                target, notify)
     report = EndingProgress(progress, opened.size)
     try:
         try:

@@ -41,7 +41,12 @@ class ResizedSource:
             yield start, min(end, self.size)
 
     def read_into(self, offset: int, view: memoryview) -> None:
-        self._source.read_into(offset, view)
+        """Past the source's own end the disk reads as zeros."""
+        inside = max(0, min(len(view), self._source.size - offset))
+        if inside:
+            self._source.read_into(offset, view[:inside])
+        if inside < len(view):
+            view[inside:] = bytes(len(view) - inside)
 
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:

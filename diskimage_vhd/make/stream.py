@@ -21,6 +21,7 @@ from diskimage_vhd.make.convert import Notify
 from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make.convert import ProgressCallback
+from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd.make.emit import emit
 from diskimage_vhd.make.emit import Hashes
 from diskimage_vhd.make.emit import STDOUT_NAME
@@ -47,16 +48,19 @@ class Measurement:
 
 def measure(source: str | os.PathLike, *,
             source_format: str | None = None,
-            target_format: str = 'dynamic', allocate_all: bool = False,
+            target_format: str | None = None, allocate_all: bool = False,
             max_size: int | None = None,
-            size: int | None = None) -> Measurement:
+            size: int | None = None,
+            target: str | None = None) -> Measurement:
     """The exact size of the file ``convert`` would write, and its blocks.
 
     Costs finding the data: the data extents are probed (the first page
     of each piece), holes are not read; ``allocate_all`` reads nothing.
     """
     path = os.fspath(source)
-    opened, actual = open_input(path, source_format, target_format, size)
+    target_format = resolve_format(target, target_format)
+    opened, actual = open_input(path, source_format, target_format, size,
+                                target)
     try:
         plan, _ = planned(opened, target_format, allocate_all, max_size, None)
     finally:
@@ -69,7 +73,7 @@ def measure(source: str | os.PathLike, *,
 
 def stream(source: str | os.PathLike, fd: int, *,
            source_format: str | None = None,
-           target_format: str = 'dynamic', allocate_all: bool = False,
+           target_format: str | None = None, allocate_all: bool = False,
            max_size: int | None = None,
            timestamp: str | int | None = None,
            unique_id: uuidlib.UUID | None = None,
@@ -77,7 +81,8 @@ def stream(source: str | os.PathLike, fd: int, *,
            notify: Notify | None = None,
            checksums: Sequence[str] = (),
            name: str = STDOUT_NAME,
-           size: int | None = None) -> ConversionResult:
+           size: int | None = None,
+           target: str | None = None) -> ConversionResult:
     """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
 
     Byte for byte what ``convert`` writes to a file given the same
@@ -88,8 +93,10 @@ def stream(source: str | os.PathLike, fd: int, *,
     changed meanwhile (the stream is then not a consistent disk).
     """
     path = os.fspath(source)
+    target_format = resolve_format(target, target_format)
     stamp = identity.Stamp.resolve(timestamp, unique_id)
-    opened, actual = open_input(path, source_format, target_format, size)
+    opened, actual = open_input(path, source_format, target_format, size,
+                                target, notify)
     sink = StreamSink(fd, Hashes(checksums))
     try:
         report = EndingProgress(progress, opened.size)

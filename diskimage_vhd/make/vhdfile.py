@@ -17,6 +17,7 @@ from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
+from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import BITMAP
 from diskimage_vhd.make.plan import DATA
@@ -100,17 +101,19 @@ class VhdFile(io.RawIOBase):
 
     def __init__(self, source: str | os.PathLike, *,
                  source_format: str | None = None,
-                 target_format: str = 'dynamic', allocate_all: bool = False,
+                 target_format: str | None = None, allocate_all: bool = False,
                  max_size: int | None = None,
                  timestamp: str | int | None = None,
                  unique_id: uuidlib.UUID | None = None,
+                 target: str | None = None,
                  _image: _Image | None = None, _start: int = 0,
                  _length: int | None = None):
         super().__init__()
         if _image is None:
+            target_format = resolve_format(target, target_format)
             stamp = identity.Stamp.resolve(timestamp, unique_id)
             opened, _ = open_input(os.fspath(source), source_format,
-                                   target_format)
+                                   target_format, target=target)
             try:
                 plan, footer = planned(opened, target_format, allocate_all,
                                        max_size, stamp)

@@ -45,6 +45,7 @@ SUMMARIES = {
     'read': 'print a VHD\'s headers (-p) and BAT entries',
     'query': 'print sizes, parent, hidden flag, chain depth',
     'create': 'create an empty dynamic (or -r fixed) VHD',
+    'target': 'print the importer DIB_VHD_TARGET names, or fail',
 }
 # The commands whose ``run`` takes a sink for errors as well as for output.
 WITH_ERRORS = ('convert', 'check', 'read')

@@ -4,7 +4,8 @@ diskimage-builder relies on them: raw -> fixed appends a footer to the input
 in place and renames it; fixed -> dynamic renames the input to ``IN.bak``
 first and leaves it there (DIB removes it under ``set -e``).  Unlike the old
 tool, the dynamic disk is sparse unless ``DIB_VHD_ALLOCATE_ALL=1``, and an
-unsupported pair is an error.
+unsupported pair is an error.  With ``DIB_VHD_TARGET=azure`` the last step
+(fixed -> dynamic) writes the disk Azure takes instead: fixed, whole MiB.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format.shapes import shape_of
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.make.convert import check_virtual_size
@@ -38,6 +40,7 @@ from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
 from diskimage_vhd.vhdutil.options import Usage
 from diskimage_vhd.vhdutil.target import check_output
 from diskimage_vhd.vhdutil.target import dib_target
+from diskimage_vhd.vhdutil.target import VARIABLE
 
 if TYPE_CHECKING:  # uuid is imported where a UUID object is made
     import uuid as uuidlib
@@ -54,8 +57,11 @@ TRUE = ('1', 'true', 'yes', 'on')
 FALSE = ('', '0', 'false', 'no', 'off')
 
 
-def environment_options(environ: Mapping[str, str]) -> dict[str, object]:
-    """``DIB_VHD_ALLOCATE_ALL`` and ``DIB_VHD_MAX_SIZE`` (a plain number is MiB)."""
+def environment_options(environ: Mapping[str, str],
+                        importer: str | None = None) -> dict[str, object]:
+    """``DIB_VHD_ALLOCATE_ALL`` and ``DIB_VHD_MAX_SIZE`` (a plain number is
+    MiB): dynamic disks' options, refused for an importer of fixed ones.
+    """
     given = environ.get('DIB_VHD_ALLOCATE_ALL', '')
     flag = given.strip().lower()
     if flag not in TRUE + FALSE:
@@ -70,6 +76,11 @@ def environment_options(environ: Mapping[str, str]) -> dict[str, object]:
             max_size = parse_size(text, 'M')
         except ValueError as error:
             raise UsageError(None, f'DIB_VHD_MAX_SIZE: {error}') from None
+    fixed_only = shape_of(importer).target_format
+    if fixed_only and (allocate_all or max_size is not None):
+        raise UsageError(None, f'DIB_VHD_ALLOCATE_ALL and DIB_VHD_MAX_SIZE '
+                               f'shape dynamic disks; {VARIABLE}={importer} '
+                               f'makes a {fixed_only} one: unset them')
     return {'allocate_all': allocate_all, 'max_size': max_size}
 
 
@@ -143,7 +154,8 @@ def fixed_to_raw(source: str, target: str, say: Callable[[str], None]) -> None:
 
 def via_backup(source: str, target: str, source_format: str,
                target_format: str, options: dict[str, object],
-               say: Callable[[str], None]) -> None:
+               say: Callable[[str], None], importer: str | None = None
+               ) -> None:
     """Rename ``source`` to ``source.bak``, convert it to ``target``.
 
     The ``.bak`` is left behind as the old tool left it, on failure too:
@@ -158,10 +170,20 @@ def via_backup(source: str, target: str, source_format: str,
     rename(source, backup)
     try:
         result = convert(backup, target, source_format=source_format,
-                         target_format=target_format, **options)
+                         target_format=(shape_of(importer).target_format
+                                        or target_format),
+                         target=importer, **options)
     except VhdError as error:
         raise VhdError(error.path, f'{error.problem} (the input is kept as '
                                    f'{backup})') from None
+    if result.target_format != target_format:
+        say(f'{source}: {source_format.upper()} -> '
+            f'{result.target_format.upper()} for {importer} '
+            f'({VARIABLE}={importer}; {importer} takes no '
+            f'{target_format} disk): written to {target} '
+            f'({result.virtual_size} bytes, whole MiB); input kept as '
+            f'{backup}')
+        return
     say(f'{source}: {source_format.upper()} -> {target_format.upper()}: '
         f'written to {target} ({format_size(result.virtual_size)}, '
         f'{plural(result.allocated_blocks, "block")} allocated); input kept as '
@@ -185,12 +207,14 @@ def run(args: list[str], out: Callable[[str], None],
     elif pair == ('fixed', 'raw'):
         fixed_to_raw(source, target, out)
     elif pair in (('fixed', 'dynamic'), ('dynamic', 'fixed')):
-        options = environment_options(environ) if pair[1] == 'dynamic' else {}
-        # DIB's last step: check the image for its importer (target.py).
+        # DIB's last step: make and check the image for its importer
+        # (target.py); one that takes only fixed disks gets one.
         importer = dib_target(environ) if pair[1] == 'dynamic' else None
+        options = (environment_options(environ, importer)
+                   if pair[1] == 'dynamic' else {})
         via_backup(source, target, pair[0], pair[1],
                    dict(options, timestamp=timestamp, unique_id=unique_id),
-                   out)
+                   out, importer)
         if importer:
             check_output(target, importer, err_out)
     else:

@@ -3,7 +3,11 @@
 disk-image-create's last step is ``vhd-util convert -s 1 -t 2``; checking
 its output there puts the importer's verdict in the build log, and a
 problem fails the build, instead of the import failing hours later far
-from the cause.  ``none`` turns the check off.
+from the cause.  ``none`` turns the check off.  An importer that takes
+another shape of disk (azure: fixed, whole MiB) gets it from that step.
+
+``vhd-util target`` prints the target, or fails naming the known ones:
+the element's preflight asks it, so a typo stops the build at its start.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from typing import Callable
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import UsageError
+from diskimage_vhd.vhdutil.options import Usage
 from diskimage_vhd.xen import TARGETS
 
 VARIABLE = 'DIB_VHD_TARGET'
 DEFAULT = 'xenserver'
 OFF = 'none'
+USAGE = ('options: none. Prints the importer DIB_VHD_TARGET names '
+         f'({DEFAULT} when unset), or fails naming the known ones')
 
 
 def dib_target(environ: Mapping[str, str]) -> str | None:
@@ -47,3 +54,15 @@ def check_output(path: str, target: str,
                                     f'({codes}): each problem above names '
                                     f'its fix; {VARIABLE}={OFF} skips this '
                                     'check')
+
+
+def run(args: list[str], out: Callable[[str], None],
+        environ: Mapping[str, str] | None = None) -> int:
+    """``vhd-util target``: the element's preflight check."""
+    import os
+    if args == ['-h']:
+        raise Usage(0)
+    if args:
+        raise Usage(reason=f'unexpected argument {args[0]!r}')
+    out(dib_target(os.environ if environ is None else environ) or OFF)
+    return 0

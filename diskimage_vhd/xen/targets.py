@@ -2,7 +2,8 @@
 
 ``assess`` applies every rule of the target: ``xenserver`` is vhd-util
 check plus the footer's rules (readiness.py); ``rackspace`` adds what nova's
-XenAPI driver and Cloud Files do with the disk (rackspace.py).  The result
+XenAPI driver and Cloud Files do with the disk (rackspace.py); ``azure``
+has rules of its own, read from the footer and the file's size (azure.py).  The result
 also carries the Glance properties to upload the image with.
 """
 
@@ -23,6 +24,7 @@ from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.sizes import plural
+from diskimage_vhd.xen import azure
 from diskimage_vhd.xen.bootrule import boot_findings
 from diskimage_vhd.xen.check import check
 from diskimage_vhd.xen.check import CheckReport
@@ -89,6 +91,10 @@ def assess(path: str | os.PathLike, target: str,
     path = os.fspath(path)
     now = time.time() if now is None else now
     report = check(path, check_bitmaps=check_bitmaps, now=now, readable=True)
+    if target == 'azure':
+        # Azure reads the footer alone: vhd-util check's verdict (kept in
+        # the report) is XenServer's, not Azure's.
+        return Readiness(target, report, _worst_first(_azure(path)), {})
     findings: list[Finding] = []
     if not report.valid:
         detail = f' ({report.detail})' if report.detail else ''
@@ -149,20 +155,38 @@ def properties_note(properties: dict[str, str | int]) -> Finding:
 def _raw_footer(path: str) -> Footer | None:
     """The last 512 bytes as a footer, for a file the reader refuses."""
     try:
-        fd = open_input(path)
+        return _tail(path)[0]
     except NotRegularFileError:  # vhd-util-check said so already
         return None
+
+
+def _tail(path: str) -> tuple[Footer | None, int]:
+    """The footer in the last 512 bytes (None if there is none), and the
+    file's size.
+    """
+    fd = open_input(path)
     try:
         size = file_size(fd)
         if size < c.FOOTER_SIZE:
-            return None
+            return None, size
         footer = Footer.parse(pread_full(fd, c.FOOTER_SIZE,
                                          size - c.FOOTER_SIZE))
     except OSError as error:
         raise os_error(path, error) from None
     finally:
         os.close(fd)
-    return footer if footer.cookie == c.FOOTER_COOKIE else None
+    return (footer if footer.cookie == c.FOOTER_COOKIE else None), size
+
+
+def _azure(path: str) -> list[Finding]:
+    """Azure's rules, on what it reads: the file's tail and its size."""
+    try:
+        footer, size = _tail(path)
+    except NotRegularFileError as error:
+        return [Finding(Level.PROBLEM, 'not-a-file',
+                        f'{path} {error.problem}: Azure takes a file, uploaded '
+                        'byte for byte')]
+    return azure.findings(footer, size)
 
 
 def report_lines(readiness: Readiness, path: str,

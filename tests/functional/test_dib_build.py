@@ -354,6 +354,44 @@ class DibBuildTest(unittest.TestCase):
             '-append', told['args'].strip(),
             '-drive', 'file=%s,format=vpc,if=virtio,snapshot=on' % vhd])
 
+    def test_azure_disk_from_the_same_build(self) -> None:
+        """DIB_VHD_TARGET=azure on this build's image: DIB's own ``-t vhd``
+        steps (cp, ``-s 0 -t 1``, ``-s 1 -t 2``, rm .bak), as it runs them,
+        make a disk ``check --for azure`` accepts, with the image's data.
+
+        The build itself is not run twice: only its last step differs.
+        """
+        raw = self.artefact('.raw')
+        work = self.tmp / 'azure'
+        work.mkdir(exist_ok=True)
+        intermediate = work / 'image-intermediate'
+        shutil.copyfile(str(raw), str(intermediate))
+        env = dict(_build_env(), DIB_VHD_TARGET='azure')
+        steps = (['-s', '0', '-t', '1', '-i', str(intermediate), '-o',
+                  str(intermediate)],
+                 ['-s', '1', '-t', '2', '-i', str(intermediate), '-o',
+                  str(work / 'image.vhd')])
+        logs = []
+        for step in steps:
+            proc = subprocess.run(
+                [_which('vhd-util'), 'convert'] + step, env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                universal_newlines=True, timeout=600)
+            self.assertEqual(proc.returncode, 0, proc.stdout)
+            logs.append(proc.stdout)
+        os.unlink(str(intermediate) + '.bak')
+        self.assertIn('FIXED -> FIXED for azure', logs[1])
+        self.assertIn('is ready for azure', logs[1])
+        vhd = work / 'image.vhd'
+        size = raw.stat().st_size
+        self.assertEqual(vhd.stat().st_size, -(-size // MIB) * MIB + 512)
+        res = self.run_tool('diskimage-vhd', 'check', '--for', 'azure',
+                            str(vhd))
+        self.assertEqual(res.returncode, 0, res.stdout)
+        res = self.run_tool('qemu-img', 'compare', '-f', 'raw', '-F', 'vpc',
+                            str(raw), str(vhd))
+        self.assertEqual(res.returncode, 0, res.stdout)
+
     def test_vhd_content_equals_raw(self) -> None:
         raw, vhd = self.artefact('.raw'), self.artefact('.vhd')
         res = self.run_tool('qemu-img', 'compare', '-f', 'raw', '-F', 'vpc',

@@ -357,6 +357,10 @@ if [ "$1" = --version ]; then
     echo "vhd-util (diskimage-vhd) 0.1.0"
     exit 0
 fi
+if [ "$1" = target ]; then
+    echo xenserver
+    exit 0
+fi
 exit 1
 """
 
@@ -464,6 +468,43 @@ class CheckVhdUtilHookTest(_HookTestCase):
         res = self.check('raw,vhd')
         self.assertEqual(res.returncode, 0, res.stdout)
         self.assertIn("is diskimage-vhd's vhd-util", res.stdout)
+
+    def real_drop_in(self) -> None:
+        _write_script(self.bin / 'vhd-util', textwrap.dedent("""\
+            #!/bin/bash
+            exec "%s" -c 'import sys
+            from diskimage_vhd.vhdutil.cli import main
+            sys.argv[0] = "vhd-util"
+            sys.exit(main())' "$@"
+            """ % sys.executable))
+
+    def test_real_drop_in_names_the_target(self) -> None:
+        self.real_drop_in()
+        for value, named in (('', 'xenserver'), ('azure', 'azure'),
+                             ('Rackspace', 'rackspace'), ('none', 'none')):
+            with self.subTest(value=value):
+                res = self.run_hook(CHECK_HOOK, {'IMAGE_TYPES': 'vhd',
+                                                 'DIB_VHD_TARGET': value})
+                self.assertEqual(res.returncode, 0, res.stdout)
+                self.assertIn(f'made and checked for {named} '
+                              '(DIB_VHD_TARGET)', res.stdout)
+
+    def test_real_drop_in_rejects_an_unknown_target_early(self) -> None:
+        self.real_drop_in()
+        res = self.run_hook(CHECK_HOOK, {'IMAGE_TYPES': 'vhd',
+                                         'DIB_VHD_TARGET': 'azur'})
+        self.assertEqual(res.returncode, 1, res.stdout)
+        self.assertIn("ERROR: xenserver-vhd: vhd-util: DIB_VHD_TARGET: "
+                      "'azur' is not one of xenserver, rackspace, azure, "
+                      'none', res.stdout)
+
+    def test_blktap_refuses_a_target(self) -> None:
+        self.fake_vhd_util(FAKE_PATCHED_BLKTAP)
+        res = self.run_hook(CHECK_HOOK, {'IMAGE_TYPES': 'vhd',
+                                         'DIB_VHD_TARGET': 'azure'})
+        self.assertEqual(res.returncode, 1, res.stdout)
+        self.assertIn("DIB_VHD_TARGET=azure needs diskimage-vhd's vhd-util",
+                      res.stdout)
 
 
 if __name__ == '__main__':

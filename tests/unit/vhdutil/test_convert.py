@@ -258,3 +258,57 @@ class TestErrors(ConvertTestCase):
         result = self.vhd_util('convert', '-i', 'X', '-o', 'Y')
         self.assertEqual(result.returncode, 22)
         self.assertIn('<-s source type>', result.stdout)
+
+
+class TestDibAzure(ConvertTestCase):
+    """DIB_VHD_TARGET=azure: disk-image-create's own steps make the disk
+    Azure takes, from a real partitioned ext4 image of no whole MiB.
+    """
+
+    def image(self) -> str:
+        from tests import disks
+        raw = disks.partition(self, self.path('image.raw'), 41 * base.MiB
+                              + 7 * 512, 'label: dos\nstart=2048\n')
+        start = disks.sfdisk_partitions(self, raw)[0]
+        disks.put_filesystem(self, raw, start[1], start[2], 'ext4')
+        return raw
+
+    def test_disk_image_create_steps_make_an_azure_disk(self) -> None:
+        raw = self.image()
+        env = {'DIB_VHD_TARGET': 'azure'}
+        with open(raw, 'rb') as source, \
+                open(self.path('X-intermediate'), 'wb') as copy:  # "cp"
+            copy.write(source.read())
+        first = self.convert('X-intermediate', 'X-intermediate', 0, 1,
+                             env=env)
+        self.assertEqual(first.returncode, 0, first.stderr)
+        second = self.convert('X-intermediate', 'X.vhd', 1, 2, env=env)
+        self.assertEqual(second.returncode, 0, second.stderr)
+        os.unlink(self.path('X-intermediate.bak'))  # DIB's "rm", set -e
+        # The build log says what was made, and for whom.
+        self.assertIn('FIXED -> FIXED for azure (DIB_VHD_TARGET=azure; '
+                      'azure takes no dynamic disk)', second.stdout)
+        self.assertEqual(second.stderr.splitlines()[-1],
+                         'vhd-util: X.vhd is ready for azure')
+        virtual = 42 * base.MiB
+        self.assertEqual(os.path.getsize(self.path('X.vhd')), virtual + 512)
+        footer = Footer.parse(self.read('X.vhd')[-512:])
+        self.assertEqual((footer.disk_type, footer.current_size),
+                         (c.DISK_TYPE_FIXED, virtual))
+        base.qemu_compare(self, raw, self.path('X.vhd'))
+        verdict = base.run_module('diskimage_vhd', 'check', '--for', 'azure',
+                                  self.path('X.vhd'))
+        self.assertEqual(verdict.returncode, 0, verdict.stdout)
+
+    def test_dynamic_options_are_refused_for_azure(self) -> None:
+        with open(self.path('X'), 'wb') as handle:
+            handle.write(base.read_fixture('mixed.fixed.vhd'))
+        for variable, value in (('DIB_VHD_ALLOCATE_ALL', '1'),
+                                ('DIB_VHD_MAX_SIZE', '2048M')):
+            with self.subTest(variable=variable):
+                result = self.convert('X', 'X.vhd', 1, 2, env={
+                    'DIB_VHD_TARGET': 'azure', variable: value})
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn('makes a fixed one: unset them', result.stderr)
+                self.assertTrue(os.path.exists(self.path('X')))  # untouched
+                self.assertFalse(os.path.exists(self.path('X.vhd')))

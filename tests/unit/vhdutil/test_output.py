@@ -199,7 +199,7 @@ class TestFrontEnd(VhdUtilTestCase):
             result = self.vhd_util(*args)
             self.assertEqual(result.returncode, 0)
             self.assertIn('COMMAND := { convert | check | read | query | '
-                          'create }', result.stdout)
+                          'create | target }', result.stdout)
             self.assertIn('Not provided: snapshot', result.stdout)
 
     def test_other_subcommands_are_refused(self) -> None:

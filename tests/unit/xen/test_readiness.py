@@ -427,7 +427,7 @@ class TestDibTarget(ReadinessTestCase):
         self.assertEqual(result.returncode, 2)
         self.assertEqual(result.stderr.strip(),
                          "vhd-util: DIB_VHD_TARGET: 'openstack' is not one "
-                         'of xenserver, rackspace, none')
+                         'of xenserver, rackspace, azure, none')
         self.assertTrue(os.path.exists(raw + '.fixed'))  # not renamed
         self.assertFalse(os.path.exists(raw + '.vhd'))
 
