@@ -73,9 +73,9 @@ def judge(found: BootSurvey, target: str) -> list[Finding]:
                'later do not run PV guests')
         return [Finding(
             level, 'pv-boot-only',
-            f'{missing}only pygrub (PV) can start the disk: '
-            f'{_listed(found, PV)}; there is no boot code in the MBR and no '
-            f'EFI system partition, and {why}', INSTALL)]
+            f'{missing}only pygrub can start the disk ({_listed(found, PV)})'
+            ': there is no boot code in the MBR and no EFI system partition, '
+            f'and {why}', INSTALL)]
     looked = (', '.join(found.looked_at) if found.looked_at
               else 'no file system pygrub reads')
     return [Finding(
