@@ -46,13 +46,15 @@ def __dir__() -> list:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def check(path: str, check_bitmaps: bool = False) -> Any:
+def check(path: str, check_bitmaps: bool = False,
+          size_rule: str = 'auto') -> Any:
     """Check ``path`` as ``vhd-util check`` does, and that this package
-    reads it (``convert`` and ``inspect`` then agree); see
-    ``xen.check.CheckReport``.
+    reads it (``convert`` and ``inspect`` then agree, ``size_rule`` as
+    theirs); see ``xen.check.CheckReport``.
     """
     from diskimage_vhd.xen.check import check as run_check
-    return run_check(path, check_bitmaps=check_bitmaps, readable=True)
+    return run_check(path, check_bitmaps=check_bitmaps, readable=True,
+                     size_rule=size_rule)
 
 
 def assess(path: str, target: str, now: float | None = None) -> Any:

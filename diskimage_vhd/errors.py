@@ -9,6 +9,14 @@ from __future__ import annotations
 import errno as errnos
 import os
 
+# Exit statuses, one for each kind of failure, both command lines alike.
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the operating system refused (a missing file, a full disk)
+EXIT_USAGE = 2  # the request itself cannot be done
+EXIT_INVALID = errnos.EINVAL  # the input is no disk to read, as vhd-util exits
+EXIT_INTERRUPTED = 128 + 2  # SIGINT, as a shell reports it
+EXIT_TERMINATED = 128 + 15  # SIGTERM
+
 
 class VhdError(Exception):
     """A problem with a named file, printed to the user as ``PATH: problem``.
@@ -18,7 +26,7 @@ class VhdError(Exception):
     checker's codes for a disk that cannot be read, e.g. ``bat-past-end``).
     """
 
-    exit_code = 1
+    exit_code = EXIT_FAILURE
 
     def __init__(self, path: str | os.PathLike[str] | None, problem: str, *,
                  errno: int | None = None, kind: str | None = None):
@@ -33,11 +41,21 @@ class VhdError(Exception):
             return self.problem
         return f'{self.path}: {self.problem}'
 
+    def amended(self, problem: str) -> VhdError:
+        """The same error (its type, ``errno`` and ``kind``) saying
+        ``problem`` instead: context added on the way up loses nothing.
+        """
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.problem = problem
+        Exception.__init__(clone, str(clone))
+        return clone
+
 
 class InvalidVhdError(VhdError):
     """The file is not a VHD this package can read, or is corrupt."""
 
-    exit_code = 22  # EINVAL, as vhd-util check exits
+    exit_code = EXIT_INVALID  # as vhd-util check exits
 
 
 class NotAVhdError(InvalidVhdError):
@@ -52,10 +70,18 @@ class NotRegularFileError(VhdError):
     """
 
 
+class EmptyDiskError(VhdError):
+    """The input holds no disk at all (0 bytes): refused like any other
+    input that cannot be converted.
+    """
+
+    exit_code = EXIT_INVALID  # as every refusal of an input
+
+
 class UsageError(VhdError):
     """The request itself cannot be done (bad size, bad timestamp, ...)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 def describe_os_error(error: OSError) -> str:

@@ -94,9 +94,14 @@ def run(args: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
                           **kwargs)
 
 
+def module_argv(module: str) -> List[str]:
+    """The argv that runs one of the package's commands here."""
+    return [sys.executable, '-m', module]
+
+
 def run_module(module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
     """Run one of the package's commands through this interpreter."""
-    return run([sys.executable, '-m', module, *args], **kwargs)
+    return run([*module_argv(module), *args], **kwargs)
 
 
 def require_qemu_img(test: unittest.TestCase) -> str:

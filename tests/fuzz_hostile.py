@@ -4,9 +4,12 @@ Bit flips and cuts find what a corrupt file does; these find what a file
 made to hurt does (issue 9): size fields at their extremes in every copy at
 once, BAT entries aliasing one block, blocks allocated over the holes of a
 sparse tail, differencing disks whose locators name FIFOs, character
-devices, the disk itself, a cycle or names longer than any path, and honest
-chains whose parents are present.  ``tests/fuzzing.py`` draws on them; the
-``OpenWatch`` makes opening what a locator must never lead to a finding.
+devices, the disk itself, a cycle or names longer than any path, honest
+chains whose parents are present, and control characters where a disk
+carries text the commands print (the creator field, the parent name: a
+forged line, escape sequences for the terminal).  ``tests/fuzzing.py``
+draws on them; the ``OpenWatch`` makes opening what a locator must never
+lead to a finding.
 
 The mutators use only ``Mutant``'s interface (``seed``, ``size``,
 ``length``, ``patch``, ``notes``), so this module does not import the
@@ -152,6 +155,15 @@ class OpenWatch:
         return f'opened {", ".join(sorted(set(opened)))}'
 
 
+# Text a disk carries that the commands print: a creator (4 bytes, in both
+# footers) and a differencing disk's parent name (UTF-16BE in the header).
+CREATOR_AT = 28
+PARENT_NAME_AT = 64
+CONTROL_CREATORS = (b'\x1b[2J', b'\x1bc\n\r', b'\x07\x9b\x00\x7f',
+                    b'\n\xff\xfe\x1b')
+FORGED_NAMES = ('miss\nchild.vhd is valid\n', '\x1b]0;owned\x07x.vhd',
+                '\x1bc\x1b[2J\u202e\u2028p.vhd', '\r\x9b31mred')
+
 # -- mutators ----------------------------------------------------------------
 
 
@@ -254,3 +266,23 @@ def locator(mutant, rng: random.Random) -> None:
     value = int(rng.choice(values))
     mutant.patch(entry + offset, struct.pack(fmt, value),
                  f'locator.{name} = {value:#x}')
+
+
+def hostile_text(mutant, rng: random.Random) -> None:
+    """Control characters in text the commands print: a forged line, a
+    terminal reset, a window title, in the creator field or the parent name.
+    """
+    primary, copy, header = _regions(mutant)
+    if header is not None and mutant.seed.name.startswith(PREFIX) \
+            and rng.random() < 0.7:
+        name = rng.choice(FORGED_NAMES)
+        mutant.patch(header + PARENT_NAME_AT,
+                     name.encode('utf-16-be')[:512].ljust(512, b'\0'),
+                     f'parent name {name!r} (control characters)')
+        return
+    value = rng.choice(CONTROL_CREATORS)
+    for place in (primary, copy):
+        if place is not None:
+            mutant.patch(place + CREATOR_AT, value,
+                         f'footer.creator = {value!r} at {place} '
+                         '(control characters)')

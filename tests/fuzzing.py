@@ -523,7 +523,7 @@ MUTATORS: Sequence[Tuple[float, Callable[[Mutant, random.Random], None]]] = (
     (0.05, _batmap_bits), (0.15, _truncate), (0.04, _extend),
     (0.01, _huge), (0.04, fuzz_hostile.size_extremes),
     (0.03, fuzz_hostile.bat_alias), (0.02, fuzz_hostile.over_holes),
-    (0.04, fuzz_hostile.locator),
+    (0.04, fuzz_hostile.locator), (0.02, fuzz_hostile.hostile_text),
 )
 # The share of cases made from a differencing seed (hostile locators and
 # chains): enough to reach every one often, not so many that the plain
@@ -801,6 +801,12 @@ def cli_problem(command: str, status: object, out: str, err: str,
     """The rules every command's answer to a corrupt disk must follow."""
     if 'Traceback' in out + err:
         return f'{command}: traceback: {(out + err)[-300:]!r}'
+    raw = [char for char in out + err if char != '\n' and (
+        ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F
+        or char in '\u2028\u2029\u202e')]
+    if raw:
+        return (f'{command}: unescaped control characters {raw[:4]!r} in '
+                f'the output: {(out + err)[-300:]!r}')
     if not isinstance(status, int):
         return f'{command}: exit status {status!r} is not a number'
     if status == 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # First, before anything slow: a SIGINT during start-up ends quietly.
-from diskimage_vhd.cli import startup  # noqa: F401,H306
+from diskimage_vhd.console import startup  # noqa: F401,H306
 import argparse  # noqa: H306
 from collections.abc import Sequence
 import functools
@@ -14,10 +14,15 @@ from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
 from diskimage_vhd.cli.outputs import STDOUT_NAME
 from diskimage_vhd.cli.parsing import Parser
-from diskimage_vhd.cli.progress import break_line
-from diskimage_vhd.cli.progress import Progress
-from diskimage_vhd.cli.run import finish_process
-from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.console.progress import break_line
+from diskimage_vhd.console.progress import Progress
+from diskimage_vhd.console.run import finish_process
+from diskimage_vhd.console.run import run_command
+from diskimage_vhd.console.shown import json_safe
+from diskimage_vhd.console.shown import shown
+from diskimage_vhd.console import streams
+from diskimage_vhd.errors import EXIT_INVALID
+from diskimage_vhd.errors import EXIT_OK
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.shapes import TARGETS
@@ -93,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument('--json', action='store_true',
                       help='print JSON, errors included (a list for several '
                            'files)')
+    measure_cli.add_size_rule_option(info)
 
     chk = commands.add_parser(
         'check', help='check a VHD as vhd-util check does, plus XenServer '
@@ -112,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="also read each allocated block's sector bitmap")
     chk.add_argument('--json', action='store_true',
                      help='print JSON, errors included')
+    measure_cli.add_size_rule_option(chk)
 
     measure_cli.add_parser(commands)
 
@@ -129,7 +136,7 @@ def _convert(args: argparse.Namespace) -> int:
     if args.target and args.target_format == 'raw':
         raise UsageError(None, '--for checks a VHD; it does not apply to '
                                '--to raw')
-    unique_id = parse_uuid(args.uuid) if args.uuid else None
+    unique_id = parse_uuid(args.uuid) if args.uuid is not None else None
     progress = None if args.quiet else Progress(f'converting {args.source}', 1)
 
     def report(done: int, total: int) -> None:
@@ -143,18 +150,19 @@ def _convert(args: argparse.Namespace) -> int:
                    notify=None if args.quiet else _warn,
                    checksums=sorted(files))
     if args.destination == STDOUT_NAME:
-        result = outputs.to_stdout(args, **options)
+        result = outputs.to_stdout(args, files, **options)
     else:
-        result = convert(args.source, args.destination, **options)
-    outputs.write_checksum_files(result.checksums, files, args.destination)
+        result = convert(args.source, args.destination,
+                         checksum_files=files, **options)
     if progress:
         progress.finish()
         blocks = (f', {plural(result.allocated_blocks, "block")} allocated'
                   if result.target_format == 'dynamic' else '')
-        print(f'{result.destination}: {result.target_format} '
-              f'{"VHD" if result.target_format != "raw" else "image"}, '
-              f'{format_size(result.virtual_size)} virtual, '
-              f'{format_size(result.file_size)} file{blocks}', file=sys.stderr)
+        print(shown(f'{result.destination}: {result.target_format} '
+                    f'{"VHD" if result.target_format != "raw" else "image"}, '
+                    f'{format_size(result.virtual_size)} virtual, '
+                    f'{format_size(result.file_size)} file{blocks}'),
+              file=sys.stderr)
     if args.target and args.destination != STDOUT_NAME:
         return _check_for(result.destination, args.target, stream=sys.stderr,
                           quiet=args.quiet)
@@ -163,7 +171,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _warn(message: str) -> None:
     break_line()
-    print(f'{PROG}: {message}', file=sys.stderr)
+    print(shown(f'{PROG}: {message}'), file=sys.stderr)
 
 
 INFO_LABELS = (
@@ -182,7 +190,7 @@ def _print_json(value: object, stream: TextIO | None = None) -> None:
     it, not by every conversion's start-up.
     """
     import json
-    print(json.dumps(value, indent=2, sort_keys=True),
+    print(json.dumps(json_safe(value), indent=2, sort_keys=True),
           file=stream or sys.stdout)
 
 
@@ -202,7 +210,7 @@ def _info(args: argparse.Namespace) -> int:
     described: list[dict[str, object]] = []
     for path in args.files:
         try:
-            info = inspect(path)
+            info = inspect(path, args.size_rule)
         except VhdError as error:
             if not args.json and len(args.files) == 1:
                 raise
@@ -220,7 +228,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _print_info(info: dict[str, object]) -> None:
-    print(info['path'])
+    print(shown(info['path']))
     for key, label in INFO_LABELS:
         if key not in info:
             continue
@@ -229,14 +237,15 @@ def _print_info(info: dict[str, object]) -> None:
             value = f'{format_size(value)} ({value} bytes)'
         elif key == 'batmap':
             value = 'yes' if value else 'no'
-        print(f'  {label + ":":18}{value}')
+        print(shown(f'  {label + ":":18}{value}'))
 
 
 def _check(args: argparse.Namespace) -> int:
     try:
         if args.target:
             return _check_for(args.file, args.target, args.json, args.bitmaps)
-        report = check(args.file, check_bitmaps=args.bitmaps)
+        report = check(args.file, check_bitmaps=args.bitmaps,
+                       size_rule=args.size_rule)
     except VhdError as error:
         if not args.json:
             raise
@@ -246,14 +255,14 @@ def _check(args: argparse.Namespace) -> int:
         _print_json(report.to_dict())
     else:
         if report.valid:
-            print(f'{args.file} is valid')
+            print(shown(f'{args.file} is valid'))
         else:
             # XenServer's words, then why, where they do not say it.
             detail = f' ({report.detail})' if report.detail else ''
-            print(f'{args.file} is invalid: {report.error}{detail}')
+            print(shown(f'{args.file} is invalid: {report.error}{detail}'))
         for warning in report.warnings:
-            print(f'warning: {warning}')
-    return 0 if report.valid else 22
+            print(shown(f'warning: {warning}'))
+    return EXIT_OK if report.valid else EXIT_INVALID
 
 
 def _check_for(path: str, target: str, as_json: bool = False,
@@ -268,8 +277,8 @@ def _check_for(path: str, target: str, as_json: bool = False,
         _print_json(readiness.to_dict(), stream)
     else:
         for line in report_lines(readiness, path, quiet):
-            print(line, file=stream)
-    return 0 if readiness.ready else 22
+            print(shown(line), file=stream)
+    return EXIT_OK if readiness.ready else EXIT_INVALID
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -288,11 +297,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if hasattr(sys.stdout, 'reconfigure'):
-        # Bytes from a disk (a creator of any 4 bytes) on an ASCII stdout:
-        # escaped (\xe9), never a UnicodeEncodeError, in every command.
-        sys.stdout.reconfigure(errors='backslashreplace')
-    return run_command(PROG, _main, argv)
+    # Bytes from a disk or a name on any locale: a byte that is not text as
+    # that byte, a character the encoding lacks escaped (\xe9); never a
+    # UnicodeEncodeError, in every command.
+    streams.configure()
+    return run_command(PROG, streams.guarded(PROG, _main), argv)
 
 
 def script() -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from diskimage_vhd.console.shown import shown
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format.shapes import TARGETS
+from diskimage_vhd.format.sizing import AUTO
+from diskimage_vhd.format.sizing import SIZE_RULES
 from diskimage_vhd.make.convert import FORMATS
 from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd import sizes
@@ -31,9 +34,21 @@ def add_parser(commands: Any) -> None:
     parser.add_argument('--json', action='store_true', help='print JSON')
 
 
+def add_size_rule_option(parser: argparse.ArgumentParser) -> None:
+    """``--size-from``: how a VHD's size is read (format/sizing.py)."""
+    parser.add_argument('--size-from', dest='size_rule', choices=SIZE_RULES,
+                        default=AUTO,
+                        help="where a VHD's size is read from: its footer's "
+                             'current size, its CHS geometry, or auto (the '
+                             'current size, except for Virtual PC and old '
+                             'qemu disks with no data past the geometry; '
+                             'default: %(default)s)')
+
+
 def add_layout_options(parser: argparse.ArgumentParser,
                        for_help: str) -> None:
     """The options that decide the layout, as ``convert`` has them."""
+    add_size_rule_option(parser)
     parser.add_argument('--from', dest='source_format',
                         choices=('raw', 'vhd', 'fixed', 'dynamic'),
                         help='what SOURCE is (default: detected from its '
@@ -66,6 +81,7 @@ def layout_options(args: argparse.Namespace) -> dict:
         raise UsageError(None, '--allocate-all and --max-size apply only to '
                                '--to dynamic')
     return {'target': args.target, 'allocate_all': args.allocate_all,
+            'size_rule': args.size_rule,
             'max_size': _size_option('--max-size', args.max_size),
             'size': _size_option('--size', args.size)}
 
@@ -90,7 +106,7 @@ def run(args: argparse.Namespace, out: Any | None = None) -> int:
                          sort_keys=True), file=out)
         return 0
     kind = 'image' if result.target_format == 'raw' else 'VHD'
-    print(f'{result.source}: {result.target_format} {kind}', file=out)
+    print(shown(f'{result.source}: {result.target_format} {kind}'), file=out)
     print(f'  {"file size:":18}{format_size(result.file_size)} '
           f'({result.file_size} bytes)', file=out)
     print(f'  {"virtual size:":18}{format_size(result.virtual_size)} '

@@ -1,9 +1,7 @@
 """Where ``convert`` writes: a file or standard output, and checksum files.
 
-Checksum files are in the format of ``sha256sum``/``md5sum`` (and of
-diskimage-builder's ``--checksum`` files, ``sha256sum IMAGE > IMAGE.sha256``):
-``HEX  NAME``, NAME being the output as named on the command line (``-``
-for standard output).  The sums are computed while the image is written.
+The checksum files (``make.sidecars``) are computed while the image is
+written and committed with it.
 """
 
 from __future__ import annotations
@@ -12,18 +10,18 @@ import argparse
 import os
 import sys
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import UsageError
-from diskimage_vhd.errors import VhdError
 from diskimage_vhd.make.emit import CHECKSUMS
 from diskimage_vhd.make.emit import STDOUT_NAME
-from diskimage_vhd.posix.atomic import AtomicOutput
+from diskimage_vhd.make import sidecars
+from diskimage_vhd.posix import guard
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
-STDOUT_FILENO = 1
+STDOUT_FILENO = guard.STDOUT_FILENO
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,43 +56,27 @@ def checksum_files(args: argparse.Namespace) -> dict[str, list]:
     return files
 
 
-def checksum_line(hexdigest: str, name: str) -> str:
-    """One line as ``sha256sum`` prints it, names with ``\\`` or a newline
-    escaped the way GNU coreutils escapes them.
+def to_stdout(args: argparse.Namespace, files: sidecars.Sidecars,
+              **options: Any) -> Any:
+    """Stream the conversion to standard output, refusing a terminal.
+
+    The checksum files are checked before the stream starts and written
+    after it ends; standard output must not be the source.
     """
-    if any(char in name for char in '\\\n\r'):
-        escaped = (name.replace('\\', '\\\\').replace('\n', '\\n')
-                   .replace('\r', '\\r'))
-        return f'\\{hexdigest}  {escaped}\n'
-    return f'{hexdigest}  {name}\n'
-
-
-def write_checksum_files(sums: dict[str, str], files: dict[str, list],
-                         name: str) -> None:
-    """Each checksum file, whole or not at all, after the image."""
-    for algorithm, paths in files.items():
-        line = checksum_line(sums[algorithm], name).encode()
-        for path in paths:
-            with AtomicOutput(path) as output:
-                try:
-                    os.write(output.fd, line)
-                    output.commit()
-                except OSError as error:
-                    raise VhdError(path, describe_os_error(error)) from None
-
-
-def to_stdout(args: argparse.Namespace, **options: Any) -> Any:
-    """Stream the conversion to standard output, refusing a terminal."""
     fd = STDOUT_FILENO
     try:
         os.fstat(fd)
     except OSError as error:
-        raise VhdError(STDOUT_NAME, describe_os_error(error)) from None
+        raise os_error(STDOUT_NAME, error) from None
     if os.isatty(fd):
         raise UsageError(None, 'refusing to write a disk image to a '
                                'terminal; redirect standard output or name '
                                'a file')
+    guard.check_all(sidecars.paths(files), [args.source], stdout=True)
     if sys.stdout is not None:
         sys.stdout.flush()
     from diskimage_vhd.make.stream import stream  # only streams need it
-    return stream(args.source, fd, **options)
+    result = stream(args.source, fd, **options)
+    sidecars.write_sidecars(files, result.checksums, STDOUT_NAME,
+                            options.get('notify'))
+    return result

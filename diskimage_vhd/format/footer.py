@@ -6,7 +6,6 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.geometry import chs_geometry
 from diskimage_vhd.format.geometry import Geometry
-from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
 from diskimage_vhd.format.structure import Structure
@@ -102,14 +101,3 @@ class Footer(Structure):
     def is_dynamic(self) -> bool:
         """Dynamic or differencing: a header, a BAT and blocks follow."""
         return self.disk_type in (c.DISK_TYPE_DYNAMIC, c.DISK_TYPE_DIFFERENCING)
-
-    @property
-    def virtual_size(self) -> int:
-        """The disk's size as qemu (and Virtual PC) read it: ``current_size``
-        for the creators that keep it exact, else the CHS geometry's.
-        """
-        if (self.creator_application in creators.CURRENT_SIZE_CREATORS
-                or self.cylinders * self.heads * self.sectors_per_track
-                == MAX_CHS_SECTORS):
-            return self.current_size
-        return self.geometry.size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 
+from diskimage_vhd.format import bat
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.locator import ParentLocator
 from diskimage_vhd.format.locator import parse_locators
@@ -51,4 +52,4 @@ class DynamicHeader(Structure):
     @property
     def table_end(self) -> int:
         """The end of the BAT's entries (not of its padding)."""
-        return self.table_offset + self.max_table_entries * 4
+        return self.table_offset + self.max_table_entries * bat.ENTRY_SIZE

@@ -1,4 +1,9 @@
-"""Where libvhd puts each piece of a dynamic disk."""
+"""Where each piece of a dynamic disk lies: what a writer lays out and a
+reader finds, computed once.
+
+``HeaderLayout`` is a disk's layout as its header describes it (any
+writer); ``DynamicLayout`` is the one libvhd, and so this package, writes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,13 @@ from collections import namedtuple
 
 from diskimage_vhd.format import bat
 from diskimage_vhd.format.batmap import map_sectors
+from diskimage_vhd.format.bitmap import sector_bitmap_bytes
 from diskimage_vhd.format import constants as c
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from diskimage_vhd.format.footer import Footer
+    from diskimage_vhd.format.header import DynamicHeader
 
 
 def next_block_sector(end_sector: int) -> int:
@@ -15,6 +26,70 @@ def next_block_sector(end_sector: int) -> int:
     libvhd aligns each block's data (not its one-sector bitmap) to a page.
     """
     return end_sector + (7 - end_sector % 8) % 8
+
+
+def batmap_header_offset(table_offset: int, max_table_entries: int) -> int:
+    """libvhd's batmap header: right after the BAT, padded to a sector."""
+    return table_offset + bat.table_bytes(max_table_entries)
+
+
+class HeaderLayout(namedtuple('HeaderLayout', 'header_offset table_offset '
+                                              'max_table_entries block_size')):
+    """A dynamic disk's metadata and blocks, where its footer and header say."""
+
+    __slots__ = ()
+    header_offset: int
+    table_offset: int
+    max_table_entries: int
+    block_size: int
+
+    @classmethod
+    def of(cls, footer: Footer, header: DynamicHeader) -> HeaderLayout:
+        return cls(footer.data_offset, header.table_offset,
+                   header.max_table_entries, header.block_size)
+
+    @property
+    def entries_bytes(self) -> int:
+        """The BAT read whole: its entries, not their padding."""
+        return self.max_table_entries * bat.ENTRY_SIZE
+
+    @property
+    def table_end(self) -> int:
+        """The end of the BAT's padding: its last whole sector."""
+        return self.table_offset + bat.table_bytes(self.max_table_entries)
+
+    @property
+    def batmap_header_offset(self) -> int:
+        return batmap_header_offset(self.table_offset, self.max_table_entries)
+
+    @property
+    def bitmap_bytes(self) -> int:
+        """Each block's sector bitmap, padded to whole sectors."""
+        return sector_bitmap_bytes(self.block_size)
+
+    @property
+    def block_span(self) -> int:
+        """A block in the file: its bitmap, then its data."""
+        return self.bitmap_bytes + self.block_size
+
+    def metadata_end(self, batmap_end: int | None = None) -> int:
+        """The first byte past the header and the padded BAT, and, for a
+        disk with a batmap (its map ending at ``batmap_end``), past the
+        batmap header and map.
+        """
+        end = max(self.header_offset + c.HEADER_SIZE, self.table_end)
+        if batmap_end is not None:
+            end = max(end, self.batmap_header_offset + c.SECTOR_SIZE,
+                      batmap_end)
+        return end
+
+    def where(self, offset: int) -> tuple[int, int]:
+        """The block holding virtual byte ``offset``, and where within it."""
+        return divmod(offset, self.block_size)
+
+    def data_offset(self, entry: int, within: int = 0) -> int:
+        """The file offset of byte ``within`` of the block at BAT ``entry``."""
+        return entry * c.SECTOR_SIZE + self.bitmap_bytes + within
 
 
 class DynamicLayout(namedtuple('DynamicLayout', 'max_table_entries')):
@@ -34,7 +109,7 @@ class DynamicLayout(namedtuple('DynamicLayout', 'max_table_entries')):
 
     @property
     def batmap_header_offset(self) -> int:
-        return self.table_offset + self.table_bytes
+        return batmap_header_offset(self.table_offset, self.max_table_entries)
 
     @property
     def batmap_offset(self) -> int:

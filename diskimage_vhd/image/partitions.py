@@ -29,6 +29,9 @@ MBR_EXTENDED = (0x05, 0x0F, 0x85)
 # or endless EBR chain.  parted itself stops well before (it numbers up
 # to 60 on Linux).
 MAX_LOGICAL = 128
+# EBRs read in one extended partition, empty or not: a chain of empty EBRs
+# holds no partition, so MAX_LOGICAL alone let 256 MiB of them be walked.
+MAX_EBRS = 256
 # Partitions whose file system is probed; a table may list more.
 MAX_PROBED = 128
 
@@ -139,7 +142,8 @@ def _logical(disk: Disk, base: int, length: int) -> list[Partition]:
     logical: list[Partition] = []
     ebr = base
     seen = set()
-    while ebr not in seen and len(logical) < MAX_LOGICAL:
+    while (ebr not in seen and len(logical) < MAX_LOGICAL
+           and len(seen) < MAX_EBRS):
         seen.add(ebr)
         sector = read_at(disk, ebr * SECTOR, SECTOR)
         if sector[510:512] != MBR_SIGNATURE:

@@ -15,37 +15,45 @@ import os
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import BatmapHeader
 from diskimage_vhd.format.bitmap import bit_is_set
-from diskimage_vhd.format.bitmap import covers_whole_block
-from diskimage_vhd.format.bitmap import sector_bitmap_bytes
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format.layout import HeaderLayout
+from diskimage_vhd.format import locate
+from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
-from diskimage_vhd.format.units import sector_padded
+from diskimage_vhd.image.data import DynamicData
+from diskimage_vhd.image.data import FixedData
 from diskimage_vhd.image.opened import OpenedInput
 from diskimage_vhd.posix.extents import data_extents as file_data_extents
 from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import preadv_full
-from diskimage_vhd.posix.io import will_need
 
 # The BAT is read whole, 4 bytes an entry: no more entries than 2 TiB needs
 # at 512 KiB blocks (16 MiB of table), whatever the block size claimed, or
 # a sparse file with a header claiming 2^32 entries would cost 16 GiB.
 MAX_TABLE_ENTRIES = c.MAX_ADDRESSABLE_SIZE // (512 * 1024)
 MIN_BLOCK_SIZE = c.SECTOR_SIZE
+DATA_PAST_CHUNK = 1 << 20
 
 
 class VhdImage(OpenedInput):
     """An open VHD: its structures, its allocated extents and its data."""
 
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str],
+                 size_rule: str = sizing.AUTO):
+        if size_rule not in sizing.SIZE_RULES:
+            raise UsageError(None, f'unknown size rule {size_rule!r} (one of '
+                                   f'{", ".join(sizing.SIZE_RULES)})')
         super().__init__(path)
+        self.size_rule = size_rule
         try:
             self._load()
         except BaseException:
@@ -71,14 +79,18 @@ class VhdImage(OpenedInput):
         self.bat: array.array | None = None
         self.batmap_header: BatmapHeader | None = None
         self.batmap: bytes | None = None
-        # An old tapdisk footer is 511 bytes long: the data ends before it.
-        short = self.file_size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1
-        self.data_end = self.file_size - c.FOOTER_SIZE + short
+        # The data ends where the footer starts (511 bytes from the end
+        # for an old short footer).
+        self.data_end = max(locate.span(locate.end_place(self.file_size),
+                                        self.file_size)[0], 0)
         if self.footer.disk_type == c.DISK_TYPE_FIXED:
             self._check_fixed_length()
-            self.size = min(self.footer.virtual_size, self.data_end)
+            self.size = min(sizing.virtual_size(self.footer, self.size_rule,
+                                                self._fixed_data_past),
+                            self.data_end)
+            self.data: FixedData | DynamicData = FixedData(
+                self.fd, self.size, self.copier, self._pread_into)
         elif self.footer.is_dynamic:
-            self.size = self.footer.virtual_size
             self._load_dynamic()
         else:
             raise self._refuse('disk-type', 'unknown disk type '
@@ -94,26 +106,25 @@ class VhdImage(OpenedInput):
             # No room for a footer: raw data (1 to 510 bytes), unless it is
             # empty or starts as a VHD does (a VHD cut short).
             head = pread_full(self.fd, len(c.FOOTER_COOKIE), 0)
-            if size and not head.startswith(c.FOOTER_COOKIE):
+            if not head.startswith(c.FOOTER_COOKIE):
                 raise NotAVhdError(self.path, f'not a VHD: {size} bytes is '
                                               'too small', kind='not-a-vhd')
             raise self._refuse('too-small', f'not a VHD: {size} bytes is too '
                                             'small')
-        if size % c.SECTOR_SIZE == c.SECTOR_SIZE - 1:
-            raw = self._pread_exact(c.FOOTER_SIZE - 1, size - c.FOOTER_SIZE + 1)
-        else:
-            raw = self._pread_exact(c.FOOTER_SIZE, size - c.FOOTER_SIZE)
-        footer = Footer.parse(raw.ljust(c.FOOTER_SIZE, b'\0'))
-        if footer.cookie == c.FOOTER_COOKIE:
-            self._check_footer_checksum(footer, 'footer')
-            return footer
+        found = locate.find_footer(size, self._pread_exact,
+                                   (locate.end_place(size),))
+        if found is not None:
+            self._check_footer_checksum(found.footer, 'footer')
+            return found.footer
         if size < c.FOOTER_SIZE:  # 511 bytes, not a short footer
             raise NotAVhdError(self.path, f'not a VHD: {size} bytes is too '
                                           'small', kind='not-a-vhd')
-        copy = Footer.parse(self._pread_exact(c.FOOTER_SIZE, 0))
-        if copy.cookie == c.FOOTER_COOKIE and copy.is_dynamic:
-            self._check_footer_checksum(copy, 'footer copy')
-            return copy
+        found = locate.find_footer(
+            size, self._pread_exact, (locate.COPY,),
+            lambda copy: locate.has_cookie(copy) and copy.is_dynamic)
+        if found is not None:
+            self._check_footer_checksum(found.footer, 'footer copy')
+            return found.footer
         raise NotAVhdError(self.path, 'not a VHD: no footer cookie '
                                       '"conectix" at the end of the file',
                            kind='not-a-vhd')
@@ -125,7 +136,7 @@ class VhdImage(OpenedInput):
         a file shorter or longer than its footer says is damaged or not what
         it claims, and no size read from it can be trusted: it is refused
         rather than cut or padded to a size of our choosing.  (qemu sizes
-        some disks by their CHS geometry, ``virtual_size``, yet writes
+        some disks by their CHS geometry, format/sizing.py, yet writes
         ``current_size`` bytes of data, so the data is held to that.)
         """
         claimed = self.footer.current_size
@@ -164,20 +175,59 @@ class VhdImage(OpenedInput):
             raise self._refuse('table-past-end', 'block allocation table runs '
                                                  'past the end of the file')
         self.header = header
-        self.bat = batlib.decode(self._pread_exact(entries * 4,
+        self.layout = HeaderLayout.of(self.footer, header)
+        self.bat = batlib.decode(self._pread_exact(self.layout.entries_bytes,
                                                    header.table_offset))
         self.block_size = bs
-        self.bitmap_bytes = sector_bitmap_bytes(bs)
+        self.bitmap_bytes = self.layout.bitmap_bytes
         self._load_batmap()
+        self.size = sizing.virtual_size(self.footer, self.size_rule,
+                                        self._dynamic_data_past)
+        self.data = DynamicData(
+            self.fd, self.size, self.copier, self._pread_into, self.bat,
+            self.layout, self.require_standalone,
+            self.footer.disk_type == c.DISK_TYPE_DIFFERENCING)
         self._check_blocks()
 
+    def _fixed_data_past(self, offset: int) -> bool:
+        """Whether a fixed disk holds a non-zero byte from ``offset`` on."""
+        for start, end in file_data_extents(self.fd, offset, self.data_end):
+            while start < end:
+                length = min(end - start, DATA_PAST_CHUNK)
+                if any(pread_full(self.fd, length, start)):
+                    return True
+                start += length
+        return False
+
+    def _dynamic_data_past(self, offset: int) -> bool:
+        """Whether a block's bitmap marks a sector written from ``offset``
+        on, within the current size (a bitmap past the file counts as data:
+        the block checks refuse it later).
+        """
+        assert self.bat is not None
+        bs = self.block_size
+        end = min(self.footer.current_size, len(self.bat) * bs)
+        for index in range(offset // bs, blocks_for(end, bs)):
+            entry = self.bat[index]
+            if entry == c.UNALLOCATED:
+                continue
+            bitmap = pread_full(self.fd, self.bitmap_bytes,
+                                entry * c.SECTOR_SIZE)
+            if len(bitmap) < self.bitmap_bytes:
+                return True
+            first = max(offset - index * bs, 0) // c.SECTOR_SIZE
+            last = (min(end - index * bs, bs) - 1) // c.SECTOR_SIZE
+            if any(bit_is_set(bitmap, sector)
+                   for sector in range(first, last + 1)):
+                return True
+        return False
+
     def _load_batmap(self) -> None:
-        """XenServer's batmap, where a tap 1.2+ creator says there is one."""
-        assert self.header is not None
-        if (self.footer.creator_application != creators.CREATOR_TAP
-                or self.footer.creator_version < creators.TAP_1_2):
+        """XenServer's batmap, where a tapdisk creator says there may be one."""
+        if creators.batmap_expected(self.footer.creator_application,
+                                    self.footer.creator_version) is False:
             return
-        offset = sector_padded(self.header.table_end)
+        offset = self.layout.batmap_header_offset
         if offset + c.SECTOR_SIZE > self.data_end:
             return
         header = BatmapHeader.parse(self._pread_exact(c.SECTOR_SIZE, offset))
@@ -191,17 +241,12 @@ class VhdImage(OpenedInput):
 
     def _metadata_end(self) -> int:
         """The first byte past the header, the padded BAT and the batmap."""
-        assert self.header is not None
-        end = max(self.footer.data_offset + c.HEADER_SIZE,
-                  self.header.table_offset
-                  + batlib.table_bytes(self.header.max_table_entries))
-        if self.batmap_header is not None:
-            end = max(end, sector_padded(self.header.table_end)
-                      + c.SECTOR_SIZE)
-            if self.batmap is not None:
-                end = max(end, self.batmap_header.batmap_offset
-                          + len(self.batmap))
-        return end
+        if self.batmap_header is None:
+            return self.layout.metadata_end()
+        if self.batmap is None:  # a map too large to read is not held
+            return self.layout.metadata_end(self.layout.batmap_header_offset)
+        return self.layout.metadata_end(self.batmap_header.batmap_offset
+                                        + len(self.batmap))
 
     def _check_blocks(self) -> None:
         """Every block of the virtual disk lies inside the file, after the
@@ -212,7 +257,7 @@ class VhdImage(OpenedInput):
         Entries past the virtual size are never read, and libvhd ignores
         them too: a stale one there does not make the disk unreadable.
         """
-        span = self.bitmap_bytes + self.block_size
+        span = self.layout.block_span
         sectors = span // c.SECTOR_SIZE
         metadata_end = self._metadata_end()
         used = []
@@ -255,128 +300,36 @@ class VhdImage(OpenedInput):
     @property
     def used_entries(self) -> int:
         """BAT entries that map the virtual disk (the rest are never read)."""
-        if self.bat is None:
-            return 0
-        return min(len(self.bat), blocks_for(self.size, self.block_size))
+        return self.data.used_entries
 
     def allocated_blocks(self) -> int:
-        if self.bat is None:
-            return 0
-        return sum(1 for entry in self.bat if entry != c.UNALLOCATED)
+        return self.data.allocated_blocks()
 
     def data_extents(self) -> Iterator[Extent]:
-        """Ranges of the virtual disk that may hold non-zero data, in order.
-
-        Only allocated blocks, and within them only what the file holds:
-        the holes of a sparse VHD file are not read, so the cost follows
-        the data for a VHD as for a raw image.
-        """
-        if self.bat is None:
-            yield from file_data_extents(self.fd, 0, self.size)
-            return
-        bs = self.block_size
-        run_start = run_end = -1
-        for index in range(self.used_entries):
-            entry = self.bat[index]
-            if entry == c.UNALLOCATED:
-                continue
-            data = entry * c.SECTOR_SIZE + self.bitmap_bytes
-            length = min(bs, self.size - index * bs)
-            for start, end in file_data_extents(self.fd, data, data + length):
-                start, end = start - data + index * bs, end - data + index * bs
-                if start == run_end:
-                    run_end = end
-                    continue
-                if run_end > run_start:
-                    yield run_start, run_end
-                run_start, run_end = start, end
-        if run_end > run_start:
-            yield run_start, run_end
+        """Ranges of the virtual disk that may hold non-zero data, in order."""
+        return self.data.data_extents()
 
     def read_into(self, offset: int, view: memoryview) -> None:
         """Fill ``view`` with the virtual disk's bytes from ``offset``."""
         if offset + len(view) > self.size:
             raise ValueError('read past the end of the virtual disk')
-        if self.bat is None:
-            self._pread_into(view, offset)
-            return
-        self.require_standalone()
-        bs = self.block_size
-        done = 0
-        while done < len(view):
-            position = offset + done
-            index, within = divmod(position, bs)
-            length = min(bs - within, len(view) - done)
-            part = view[done:done + length]
-            entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
-            if entry == c.UNALLOCATED:
-                part[:] = bytes(length)
-            else:
-                block_start = entry * c.SECTOR_SIZE
-                self._pread_into(part, block_start + self.bitmap_bytes + within)
-                self._apply_bitmap(block_start, within, part)
-            done += length
+        self.data.read_into(offset, view)
 
     def will_need(self, offset: int, length: int) -> None:
-        """Read ahead a fixed disk's bytes; a dynamic disk's blocks are
-        scattered in the file and read as they come.
-        """
-        if self.bat is None:
-            will_need(self.fd, offset, length)
+        """Read ahead what the disk's layout lets be read ahead."""
+        self.data.will_need(offset, length)
 
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:
-        """Copy virtual bytes to ``fd`` in the kernel; return how many were.
-
-        A fixed disk's data, and a dynamic block whose bitmap marks every
-        sector present, lie in the file as they are on the disk; anything
-        else (a hole, a partly written block) stops the copy short and is
-        left to the caller's reads.
+        """Copy virtual bytes to ``fd`` in the kernel; return how many were
+        (fewer, none even, leaves the rest to the caller's reads).
         """
-        if self.bat is None:
-            return self.copier.copy(fd, offset, min(length, self.size - offset),
-                                    out_offset)
-        if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
-            return 0
-        bs = self.block_size
-        done = 0
-        while done < length:
-            index, within = divmod(offset + done, bs)
-            entry = self.bat[index] if index < len(self.bat) else c.UNALLOCATED
-            if (entry == c.UNALLOCATED
-                    or self._partial_bitmap(entry * c.SECTOR_SIZE)):
-                break
-            span = min(bs - within, length - done)
-            start = entry * c.SECTOR_SIZE + self.bitmap_bytes + within
-            got = self.copier.copy(fd, start, span, out_offset + done)
-            done += got
-            if got < span:
-                break
-        return done
-
-    def _partial_bitmap(self, block_start: int) -> bytes | None:
-        """The block's sector bitmap, or None when it marks every sector."""
-        bitmap = pread_full(self.fd, self.bitmap_bytes, block_start)
-        return None if covers_whole_block(bitmap, self.block_size) else bitmap
+        return self.data.copy_range(fd, offset, length, out_offset)
 
     def read(self, offset: int, length: int) -> bytes:
         buffer = bytearray(length)
         self.read_into(offset, memoryview(buffer))
         return bytes(buffer)
-
-    def _apply_bitmap(self, block_start: int, within: int,
-                      part: memoryview) -> None:
-        """Zero the sectors the block's bitmap says were never written."""
-        bitmap = self._partial_bitmap(block_start)
-        if bitmap is None:
-            return
-        first = within // c.SECTOR_SIZE
-        last = (within + len(part) - 1) // c.SECTOR_SIZE
-        for sector in range(first, last + 1):
-            if not bit_is_set(bitmap, sector):
-                lo = max(sector * c.SECTOR_SIZE - within, 0)
-                hi = min((sector + 1) * c.SECTOR_SIZE - within, len(part))
-                part[lo:hi] = bytes(hi - lo)
 
     def _pread_into(self, view: memoryview, offset: int) -> None:
         done = preadv_full(self.fd, view, offset)

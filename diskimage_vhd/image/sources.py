@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import os
 
+from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.image.opened import OpenedInput
 from diskimage_vhd.posix.extents import data_extents
@@ -63,7 +64,7 @@ class RawSource(OpenedInput):
         self.size = self.identity[0]
         if self.size == 0:
             self.close()
-            raise VhdError(self.path, 'is empty: there is no disk in it')
+            raise EmptyDiskError(self.path, 'is empty: there is no disk in it')
 
     def data_extents(self) -> Iterator[Extent]:
         return data_extents(self.fd, 0, self.size)

@@ -8,6 +8,7 @@ from typing import Any
 from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
+from diskimage_vhd.format import sizing
 from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.image.reader import VhdImage
@@ -18,10 +19,13 @@ def _data_bytes(extents) -> int:
     return sum(end - start for start, end in extents)
 
 
-def inspect(path: str | os.PathLike) -> dict[str, Any]:
-    """Describe ``path`` (a VHD of any writer, or a raw image) as a dict."""
+def inspect(path: str | os.PathLike,
+            size_rule: str = sizing.AUTO) -> dict[str, Any]:
+    """Describe ``path`` (a VHD of any writer, or a raw image) as a dict;
+    ``size_rule`` is how a VHD's size is read (format/sizing.py).
+    """
     try:
-        image = VhdImage(path)
+        image = VhdImage(path, size_rule)
     except NotAVhdError:
         with RawSource(path) as raw:
             return {'path': os.fspath(path), 'format': 'raw',
@@ -45,7 +49,7 @@ def inspect(path: str | os.PathLike) -> dict[str, Any]:
         if image.header is not None:
             info.update({
                 'block_size': image.block_size,
-                'blocks': blocks_for(footer.current_size, image.block_size),
+                'blocks': blocks_for(image.size, image.block_size),
                 'allocated_blocks': image.allocated_blocks(),
                 'max_table_entries': image.header.max_table_entries,
                 'max_size': image.header.max_table_entries * image.block_size,

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from collections import namedtuple
+import contextlib
 import os
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import NotAVhdError
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.shapes import format_for
 from diskimage_vhd.format.shapes import shape_of
+from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.reader import VhdImage
@@ -26,12 +29,15 @@ from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
 from diskimage_vhd.make.resized import resized
+from diskimage_vhd.make import sidecars as sidecar_files
 from diskimage_vhd.make.writer import finish_dynamic
 from diskimage_vhd.make.writer import finish_fixed
 from diskimage_vhd.make.writer import write_dynamic
 from diskimage_vhd.make.writer import write_plain
 from diskimage_vhd.make.writer import Written
 from diskimage_vhd.posix.atomic import AtomicOutput
+from diskimage_vhd.posix.atomic import commit_together
+from diskimage_vhd.posix import guard
 from diskimage_vhd.sizes import format_size
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -100,18 +106,13 @@ class EndingProgress:
             self(self.total)
 
 
-def _same_file(source: str, destination: str) -> bool:
-    if os.path.exists(destination):
-        return os.path.samefile(source, destination)
-    return os.path.realpath(source) == os.path.realpath(destination)
-
-
-def _open_source(path: str, declared: str | None) -> tuple:
+def _open_source(path: str, declared: str | None,
+                 size_rule: str = sizing.AUTO) -> tuple:
     """Open ``path`` as a Source, checking it is what the caller declared."""
     if declared == 'raw':
         return RawSource(path), 'raw'
     try:
-        image = VhdImage(path)
+        image = VhdImage(path, size_rule)
     except NotAVhdError:
         if declared in ('fixed', 'dynamic', 'vhd'):
             raise
@@ -140,20 +141,21 @@ def resolve_format(target: str | None, target_format: str | None) -> str:
 
 def open_input(path: str, source_format: str | None,
                target_format: str, size: int | None = None,
-               target: str | None = None, notify: Notify | None = None
-               ) -> tuple[Source, str]:
+               target: str | None = None, notify: Notify | None = None,
+               size_rule: str = sizing.AUTO) -> tuple[Source, str]:
     """Check the formats asked for, open ``path`` and refuse an empty disk;
     with ``size``, see it at that size (refusing to cut data); for
     ``target``, at the size its shape demands (added zeros, said).
+    ``size_rule`` is how a VHD's size is read (format/sizing.py).
     """
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
     if source_format not in (None, 'vhd') + FORMATS:
         raise UsageError(None, f'unknown source format {source_format!r}')
-    opened, actual = _open_source(path, source_format)
+    opened, actual = _open_source(path, source_format, size_rule)
     if opened.size == 0:
         opened.close()
-        raise VhdError(path, 'is empty: there is no disk to convert')
+        raise EmptyDiskError(path, 'is empty: there is no disk to convert')
     try:
         if size is not None:
             opened = resized(opened, size)
@@ -232,9 +234,12 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             unique_id: uuidlib.UUID | None = None,
             progress: ProgressCallback | None = None,
             notify: Notify | None = None,
-            checksums: Sequence[str] = (),
+            checksums: Sequence[str] | str = (),
             size: int | None = None,
-            target: str | None = None) -> ConversionResult:
+            target: str | None = None,
+            size_rule: str = sizing.AUTO,
+            checksum_files: sidecar_files.Sidecars | None = None
+            ) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
@@ -246,22 +251,31 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     is refused if it would cut data.  ``target`` (``'azure'``) makes the
     disk that importer takes: for azure a fixed disk of whole MiB, its
     footer's current size exactly the virtual size; xenserver and rackspace
-    take the default shape.
+    take the default shape.  ``size_rule`` (``auto``, ``current-size``,
+    ``geometry``) is how a VHD source's size is read.  ``checksum_files``
+    (``{'sha256': [PATH, ...]}``) are written in the format of ``sha256sum``
+    and renamed into place just before the image, under one lock.
+
+    Every output is checked before a byte is written: none may be a
+    symbolic link, the source, or another output (``posix.guard``).
     """
     source, destination = os.fspath(source), os.fspath(destination)
     target_format = resolve_format(target, target_format)
     if target_format not in FORMATS:
         raise UsageError(None, f'unknown target format {target_format!r}')
+    if isinstance(checksums, str):
+        checksums = (checksums,)
+    checksums = sorted(set(checksums) | set(checksum_files or {}))
     stamp = identity.Stamp.resolve(timestamp, unique_id)
-    if os.path.exists(source) and _same_file(source, destination):
-        raise UsageError(destination, 'is the source itself; write to another '
-                                      'name')
+    guard.check_all([destination, *sidecar_files.paths(checksum_files)],
+                    [source])
     opened, actual = open_input(source, source_format, target_format, size,
-                                target, notify)
+                                target, notify, size_rule)
     report = EndingProgress(progress, opened.size)
     try:
         try:
-            with AtomicOutput(destination) as output:
+            with contextlib.ExitStack() as stack:
+                output = stack.enter_context(AtomicOutput(destination, notify))
                 if checksums:
                     written, footer, sums = _write_forward(
                         opened, output.fd, target_format, allocate_all,
@@ -272,9 +286,11 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
                                              report, notify)
                     sums = {}
                 opened.check_unchanged()
-                output.commit()
+                beside = sidecar_files.open_sidecars(
+                    stack, checksum_files, sums, destination, notify)
+                commit_together([*beside, output])
         except OSError as error:
-            raise VhdError(destination, describe_os_error(error)) from None
+            raise os_error(destination, error) from None
     finally:
         opened.close()
     report.finish()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 import os
 
+from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -26,6 +27,7 @@ from diskimage_vhd.make.plan import FlatPlan
 from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import METADATA
 from diskimage_vhd.make.plan import ZEROS
+from diskimage_vhd.posix.guard import STDOUT_NAME  # noqa: F401 (re-export)
 from diskimage_vhd.posix.writeback import Writeback
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
@@ -36,14 +38,18 @@ if TYPE_CHECKING:
 
 ZERO_CHUNK = bytes(256 * 1024)
 CHECKSUMS = ('md5', 'sha256')
-# The name a stream's destination goes by: standard output, as ``-``.
-STDOUT_NAME = '-'
 
 
 class Hashes:
     """Checksums of the output, fed in order as it is written."""
 
-    def __init__(self, algorithms: Sequence[str] = ()):
+    def __init__(self, algorithms: Sequence[str] | str = ()):
+        if isinstance(algorithms, str):  # checksums='md5': one, not letters
+            algorithms = (algorithms,)
+        unknown = sorted(set(algorithms) - set(CHECKSUMS))
+        if unknown:
+            raise UsageError(None, f'unknown checksum {unknown[0]!r}; '
+                                   f'one of {", ".join(CHECKSUMS)}')
         import hashlib  # here, not at start-up: only checksums need it
         self.objects = {name: hashlib.new(name) for name in algorithms}
 

@@ -15,6 +15,8 @@ from diskimage_vhd.format import timestamps
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import Zeros
+from diskimage_vhd.sizes import is_number
+from diskimage_vhd.sizes import parse_number
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -40,15 +42,17 @@ def parse_timestamp(text: str | int) -> int:
     if isinstance(text, int):
         return text
     text = text.strip()
-    if text.lstrip('-').isdigit():
-        return int(text)
+    try:
+        return parse_number(text, signed=True)
+    except ValueError:
+        pass  # ISO 8601, or neither
     iso = text[:-1] + '+00:00' if text.endswith(('Z', 'z')) else text
     import datetime  # here, not at start-up: only ISO 8601 needs it
     try:
         moment = datetime.datetime.fromisoformat(iso)
     except ValueError:
-        raise UsageError(None, f'timestamp {text!r} is neither Unix seconds '
-                               'nor ISO 8601') from None
+        raise UsageError(None, f'timestamp {text[:40]!r} is neither Unix '
+                               'seconds nor ISO 8601') from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     return int(moment.timestamp())
@@ -87,9 +91,10 @@ def resolve_timestamp(explicit: str | int | None = None,
 def source_date_epoch(environ: Mapping[str, str]) -> int:
     """``SOURCE_DATE_EPOCH``: whole Unix seconds, as its specification says."""
     text = environ['SOURCE_DATE_EPOCH'].strip()
-    if not text.isdigit():
-        raise UsageError(None, f'SOURCE_DATE_EPOCH: {text!r} is not a Unix '
-                               'time (whole seconds since 1970-01-01 UTC)')
+    if not is_number(text):
+        raise UsageError(None, f'SOURCE_DATE_EPOCH: {text[:40]!r} is not a '
+                               'Unix time (whole seconds since 1970-01-01 '
+                               'UTC)')
     return int(text)
 
 

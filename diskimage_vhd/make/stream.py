@@ -13,8 +13,9 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.format import sizing
 from diskimage_vhd.make.convert import ConversionResult
 from diskimage_vhd.make.convert import EndingProgress
 from diskimage_vhd.make.convert import Notify
@@ -51,7 +52,8 @@ def measure(source: str | os.PathLike, *,
             target_format: str | None = None, allocate_all: bool = False,
             max_size: int | None = None,
             size: int | None = None,
-            target: str | None = None) -> Measurement:
+            target: str | None = None,
+            size_rule: str = sizing.AUTO) -> Measurement:
     """The exact size of the file ``convert`` would write, and its blocks.
 
     Costs finding the data: the data extents are probed (the first page
@@ -60,7 +62,7 @@ def measure(source: str | os.PathLike, *,
     path = os.fspath(source)
     target_format = resolve_format(target, target_format)
     opened, actual = open_input(path, source_format, target_format, size,
-                                target)
+                                target, size_rule=size_rule)
     try:
         plan, _ = planned(opened, target_format, allocate_all, max_size, None)
     finally:
@@ -82,7 +84,8 @@ def stream(source: str | os.PathLike, fd: int, *,
            checksums: Sequence[str] = (),
            name: str = STDOUT_NAME,
            size: int | None = None,
-           target: str | None = None) -> ConversionResult:
+           target: str | None = None,
+           size_rule: str = sizing.AUTO) -> ConversionResult:
     """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
 
     Byte for byte what ``convert`` writes to a file given the same
@@ -96,7 +99,7 @@ def stream(source: str | os.PathLike, fd: int, *,
     target_format = resolve_format(target, target_format)
     stamp = identity.Stamp.resolve(timestamp, unique_id)
     opened, actual = open_input(path, source_format, target_format, size,
-                                target, notify)
+                                target, notify, size_rule)
     sink = StreamSink(fd, Hashes(checksums))
     try:
         report = EndingProgress(progress, opened.size)
@@ -111,7 +114,7 @@ def stream(source: str | os.PathLike, fd: int, *,
                                  f'{sink.position} of {plan.file_size} '
                                  'bytes; the stream is incomplete') from None
         except OSError as error:
-            raise VhdError(name, describe_os_error(error)) from None
+            raise os_error(name, error) from None
         try:
             opened.check_unchanged()
         except VhdError:

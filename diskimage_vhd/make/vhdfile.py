@@ -156,8 +156,12 @@ class VhdFile(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position,
-                io.SEEK_END: self.size}[whence]
+        bases = {io.SEEK_SET: 0, io.SEEK_CUR: self._position,
+                 io.SEEK_END: self.size}
+        if whence not in bases:  # as io's own files say it
+            raise ValueError(f'invalid whence ({whence}, should be '
+                             f'{io.SEEK_SET}, {io.SEEK_CUR} or {io.SEEK_END})')
+        base = bases[whence]
         if base + offset < 0:
             raise ValueError('negative seek position')
         self._position = base + offset

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 import errno
 import os
 import re
 import stat
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.posix import guard
+from diskimage_vhd.posix import outcome
 from diskimage_vhd.posix import signals
 
 # Temporary names: short and fixed in length, so any destination name the
@@ -45,26 +48,24 @@ class AtomicOutput:
     name from the start.  Only a name this object created is ever removed.
     """
 
-    def __init__(self, destination: str | os.PathLike[str]):
+    def __init__(self, destination: str | os.PathLike[str],
+                 notify: Callable[[str], None] | None = None):
         self.destination = os.fspath(destination)
-        self.directory = os.path.dirname(os.path.abspath(self.destination))
+        self.directory = guard.directory_of(self.destination)
+        self.notify = notify
         self.fd = -1
         self.temporary: str | None = None
         self.replaced: os.stat_result | None = None
 
     def __enter__(self) -> AtomicOutput:
-        if not os.path.isdir(self.directory):
-            raise VhdError(self.destination, 'destination directory does not '
-                                             'exist')
-        self.replaced = self._check_destination()
+        _key, self.replaced = guard.check_output(self.destination)
         try:
             self.fd = os.open(self.directory,
                               os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
         except (AttributeError, OSError) as error:
             if isinstance(error, OSError) and error.errno in (
                     errno.EACCES, errno.EROFS, errno.ENOSPC, errno.EPERM):
-                raise VhdError(self.destination,
-                               describe_os_error(error)) from None
+                raise os_error(self.destination, error) from None
             self._open_named()
             return self
         if not os.path.exists(f'/proc/self/fd/{self.fd}'):
@@ -74,25 +75,6 @@ class AtomicOutput:
             self.fd = -1
             self._open_named()
         return self
-
-    def _check_destination(self) -> os.stat_result | None:
-        """Refuse to rename over anything but a regular file; return its stat.
-
-        Replacing ``/dev/null`` (or a FIFO a pipeline reads) with a regular
-        file, as root, would break the machine rather than fail a command.
-        """
-        try:
-            found = os.stat(self.destination)
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            raise VhdError(self.destination, describe_os_error(error)) from None
-        if stat.S_ISDIR(found.st_mode):
-            raise VhdError(self.destination, 'is a directory')
-        if not stat.S_ISREG(found.st_mode):
-            raise VhdError(self.destination, 'exists and is not a regular '
-                                             'file; refusing to replace it')
-        return found
 
     def _open_named(self) -> None:
         """Create a random hidden name exclusively and write there."""
@@ -104,8 +86,7 @@ class AtomicOutput:
                 except FileExistsError:
                     continue
                 except OSError as error:
-                    raise VhdError(self.destination,
-                                   describe_os_error(error)) from None
+                    raise os_error(self.destination, error) from None
                 self.temporary = path
             return
         raise VhdError(self.destination, 'cannot create a temporary file '
@@ -118,31 +99,46 @@ class AtomicOutput:
         before it (the temporary file is removed, nothing is replaced); one
         that arrives during the rename comes too late and is dropped.
         """
+        commit_together([self])
+
+    def prepare(self) -> None:
+        """Everything but the rename: permissions, data on disk, a name."""
         self._set_owner_and_mode()
         os.fsync(self.fd)
         with signals.held():
             if self.temporary is None:
                 self._link_unnamed()
-        # A signal held meanwhile is raised here, before the rename.
-        with signals.held():
-            os.replace(self.temporary, self.destination)
-            self.temporary = None
-            self._sync_directory()
-            signals.discard_pending()
+
+    def publish(self) -> None:
+        """The rename itself; the caller holds the signals and the lock."""
+        os.replace(self.temporary, self.destination)
+        self.temporary = None
+        self._sync_directory()
 
     def _set_owner_and_mode(self) -> None:
-        """The replaced file's permissions (and owner, as root), else the
-        umask's: replacing a ``0600`` image must not publish it.
+        """The replaced file's permissions if it is ours, else the umask's.
+
+        Replacing a ``0600`` image must not publish it; and a file someone
+        else made (in a shared directory, with mode 666) must not hand them
+        the new one: it stays the running user's, said in one line.
         """
-        if self.replaced is None:
-            os.fchmod(self.fd, 0o666 & ~_umask())
+        fresh = 0o666 & ~_umask()
+        replaced = self.replaced
+        if replaced is None:
+            os.fchmod(self.fd, fresh)
             return
-        if os.geteuid() == 0:
-            try:
-                os.fchown(self.fd, self.replaced.st_uid, self.replaced.st_gid)
-            except PermissionError:  # root squashed (NFS): keep ours
-                pass
-        os.fchmod(self.fd, stat.S_IMODE(self.replaced.st_mode) & 0o777)
+        if replaced.st_uid != os.geteuid():
+            os.fchmod(self.fd, fresh)
+            if self.notify:
+                self.notify(f'{self.destination}: was owned by user '
+                            f'{replaced.st_uid}; the new file is owned by '
+                            f'user {os.geteuid()}, mode {fresh:04o}')
+            return
+        try:
+            os.fchown(self.fd, -1, replaced.st_gid)
+        except PermissionError:  # not in that group, or root squashed
+            pass
+        os.fchmod(self.fd, stat.S_IMODE(replaced.st_mode) & 0o777)
 
     def _link_unnamed(self) -> None:
         """Link the unnamed file in under a random name no one else holds."""
@@ -182,3 +178,28 @@ class AtomicOutput:
                 except FileNotFoundError:
                     pass
                 self.temporary = None
+
+
+def commit_together(outputs: Sequence[AtomicOutput]) -> None:
+    """Rename ``outputs`` into place in order, as one step.
+
+    The last is the image; its checksum files go first, so whoever sees
+    the new image sees its checksums.  All of it happens under a lock on
+    each directory, so two runs on one destination take turns instead of
+    mixing their files, and with SIGINT and SIGTERM held: a signal before
+    the first rename stops everything, one after it comes too late.
+    """
+    for output in outputs:
+        output.prepare()
+    with guard.locked_directories([o.destination for o in outputs]):
+        # A signal held meanwhile is raised here, before any rename.
+        with signals.held():
+            for output in outputs:
+                # A symbolic link or a directory put there since the first
+                # check is refused, not replaced, before any rename.
+                guard.existing(output.destination)
+            for output in outputs:
+                output.publish()
+            signals.discard_pending()
+    if outputs:
+        outcome.record(f'{outputs[-1].destination} is complete')

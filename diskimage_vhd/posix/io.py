@@ -9,10 +9,10 @@ import mmap
 import os
 import stat
 
-from diskimage_vhd.errors import describe_os_error
 from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.posix import guard
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
@@ -90,12 +90,32 @@ def open_in_place(path: str) -> int:
     except OSError as error:
         if error.errno == errno.ELOOP:  # made a link since the lstat
             raise VhdError(path, SYMLINK) from None
-        raise VhdError(path, describe_os_error(error)) from None
+        raise os_error(path, error) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise VhdError(path, 'is not a regular file; in-place conversion '
                              'needs one')
+    try:
+        lock_in_place(fd, path)
+    except BaseException:
+        os.close(fd)
+        raise
     return fd
+
+
+def lock_in_place(fd: int, path: str) -> None:
+    """Hold ``fd``'s file for in-place work: one run at a time, and only
+    while ``path`` still names it.
+
+    A second run on the same file waits for the first (a bounded wait, then
+    a one-line refusal), then finds the name gone or another file's, and
+    refuses: it never appends to, cuts or renames what the first made.
+    The lock lasts until ``fd`` is closed.
+    """
+    guard.lock_file(fd, path)
+    if not guard.still_named(fd, path):
+        raise VhdError(path, 'was renamed or replaced by another run while '
+                             'this one waited; nothing was changed')
 
 
 def file_identity(fd: int) -> tuple[int, int]:

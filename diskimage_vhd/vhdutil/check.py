@@ -8,7 +8,7 @@ from typing import Callable
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.vhdutil.options import parse
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.vhdutil import read
 from diskimage_vhd.xen.check import check
 
@@ -25,7 +25,7 @@ def run(args: list[str], out: Callable[[str], None],
     found: dict[str, str] = parse(args, SPEC, SUPPORTED)
     name = found.get('n')
     if name is None or ('b' in found and 'B' in found):
-        raise Usage()
+        raise usage()
     try:
         os.stat(name)
     except OSError as error:

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 # First, before anything slow: a SIGINT during start-up ends quietly.
 from collections.abc import Sequence
-from diskimage_vhd.cli import startup  # noqa: F401
-import errno
+from diskimage_vhd.console import startup  # noqa: F401
 import importlib
 import sys
 from typing import Callable
 
-from diskimage_vhd.cli.run import finish_process
-from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.console.run import finish_process
+from diskimage_vhd.console.run import run_command
+from diskimage_vhd.console.shown import shown
+from diskimage_vhd.console import streams
+from diskimage_vhd.errors import EXIT_INVALID
+from diskimage_vhd.errors import EXIT_OK
+from diskimage_vhd.errors import UsageError
 from diskimage_vhd.version import version_string
+from diskimage_vhd.vhdutil.options import HELP
 from diskimage_vhd.vhdutil.options import NotProvided
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import SYNTAX
 
 PROG = 'vhd-util'
 Runner = Callable[[list[str]], int]
@@ -29,11 +34,11 @@ NOT_PROVIDED = ('snapshot', 'set', 'repair', 'resize', 'fill', 'coalesce',
 
 
 def _out(line: str) -> None:
-    print(line)
+    print(shown(line))
 
 
 def _err(line: str) -> None:
-    print(line, file=sys.stderr)
+    print(shown(line), file=sys.stderr)
 
 
 # name -> one-line summary; each command's module (vhdutil/NAME.py) is
@@ -89,27 +94,31 @@ def _main(argv: Sequence[str] | None) -> int:
             'not provided by diskimage-vhd (it provides '
             if known else 'invalid COMMAND (diskimage-vhd provides ')
             + ', '.join(table) + ')', file=sys.stderr)
-        return errno.EINVAL
+        return EXIT_INVALID
     runner, usage = command(name)
     try:
         return runner(rest)
-    except Usage as problem:
-        if problem.reason:
-            print(f'{PROG} {name}: {problem.reason}', file=sys.stderr)
+    except UsageError as problem:
+        if problem.kind not in (SYNTAX, HELP):
+            raise  # a request that cannot be done: one line, EXIT_USAGE
+        if problem.problem:
+            print(f'{PROG} {name}: {problem.problem}', file=sys.stderr)
         print(usage)
-        return problem.code
+        # vhd-util's status for a malformed command line is EINVAL.
+        return EXIT_OK if problem.kind == HELP else EXIT_INVALID
     except NotProvided as option:
         print(f'{PROG} {name}: option {option} is not provided by '
               'diskimage-vhd', file=sys.stderr)
-        return errno.EINVAL
+        return EXIT_INVALID
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vhd-util`` console script."""
-    if hasattr(sys.stdout, 'reconfigure'):
-        # Print bytes from disk headers as vhd-util does, whatever the locale.
-        sys.stdout.reconfigure(errors='surrogateescape')
-    return run_command(PROG, _main, argv)
+    # Bytes from a disk or a name on any locale: a byte that is not text as
+    # that byte, a character the encoding lacks escaped (\xe9); never a
+    # UnicodeEncodeError, in every command.
+    streams.configure()
+    return run_command(PROG, streams.guarded(PROG, _main), argv)
 
 
 def script() -> int:

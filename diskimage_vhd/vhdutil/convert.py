@@ -15,6 +15,7 @@ import errno
 import os
 from typing import Callable, TYPE_CHECKING
 
+from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
@@ -24,10 +25,16 @@ from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.make.convert import check_virtual_size
 from diskimage_vhd.make.convert import convert
+from diskimage_vhd.make.convert import open_input as open_vhd_input
+from diskimage_vhd.make.convert import target_size
 from diskimage_vhd.make import identity
+from diskimage_vhd.posix import guard
 from diskimage_vhd.posix.io import file_size
+from diskimage_vhd.posix.io import lock_in_place
 from diskimage_vhd.posix.io import open_in_place
 from diskimage_vhd.posix.io import open_input
+from diskimage_vhd.posix import outcome
+from diskimage_vhd.posix import signals
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.sizes import parse_size
 from diskimage_vhd.sizes import plural
@@ -37,7 +44,7 @@ from diskimage_vhd.vhdutil.inplace import rename
 from diskimage_vhd.vhdutil.inplace import rename_and_cut
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.vhdutil.target import check_output
 from diskimage_vhd.vhdutil.target import dib_target
 from diskimage_vhd.vhdutil.target import VARIABLE
@@ -84,15 +91,6 @@ def environment_options(environ: Mapping[str, str],
     return {'allocate_all': allocate_all, 'max_size': max_size}
 
 
-def ends_in_footer(path: str) -> Footer | None:
-    """The valid VHD footer the file ends with, if any."""
-    fd = open_input(path)
-    try:
-        return footer_at_end(fd)
-    finally:
-        os.close(fd)
-
-
 def raw_to_fixed(source: str, target: str, timestamp: str | None,
                  unique_id: uuidlib.UUID | None,
                  say: Callable[[str], None], warn: Callable[[str], None]) -> None:
@@ -112,7 +110,8 @@ def raw_to_fixed(source: str, target: str, timestamp: str | None,
         padded = sector_padded(size)
         check_virtual_size(source, size, padded, 'sectors')
         if padded == 0:
-            raise VhdError(source, 'is empty: there is no disk to convert')
+            raise EmptyDiskError(source, 'is empty: there is no disk to '
+                                         'convert')
         footer = _fixed_footer(source, padded, stamp)
         append_and_rename(fd, source, target,
                           bytes(padded - size) + footer.pack())
@@ -163,19 +162,26 @@ def via_backup(source: str, target: str, source_format: str,
     old tool knows to look for, and nothing appears at ``target``.
     """
     backup = source + '.bak'
-    footer = ends_in_footer(source)
-    if footer is None or c.DISK_TYPE_NAMES.get(
-            footer.disk_type) != source_format:
-        raise VhdError(source, f'is not a {source_format} VHD')
-    rename(source, backup)
+    fd = open_input(source)
     try:
-        result = convert(backup, target, source_format=source_format,
-                         target_format=(shape_of(importer).target_format
-                                        or target_format),
-                         target=importer, **options)
-    except VhdError as error:
-        raise VhdError(error.path, f'{error.problem} (the input is kept as '
-                                   f'{backup})') from None
+        lock_in_place(fd, source)  # until the conversion is done
+        footer = footer_at_end(fd)
+        if footer is None or c.DISK_TYPE_NAMES.get(
+                footer.disk_type) != source_format:
+            raise VhdError(source, f'is not a {source_format} VHD')
+        shape = shape_of(importer).target_format or target_format
+        _check_conversion(source, target, source_format, shape, options)
+        with signals.held():  # a signal now names where IN went
+            rename(source, backup)
+            outcome.record(f'{source} is kept as {backup}')
+        try:
+            result = convert(backup, target, source_format=source_format,
+                             target_format=shape, target=importer, **options)
+        except VhdError as error:
+            raise error.amended(f'{error.problem} (the input is kept as '
+                                f'{backup})') from None
+    finally:
+        os.close(fd)
     if result.target_format != target_format:
         say(f'{source}: {source_format.upper()} -> '
             f'{result.target_format.upper()} for {importer} '
@@ -190,13 +196,29 @@ def via_backup(source: str, target: str, source_format: str,
         f'{backup}')
 
 
+def _check_conversion(source: str, target: str, source_format: str,
+                      target_format: str, options: dict[str, object]) -> None:
+    """Everything that can fail before IN is renamed: times, sizes, OUT.
+
+    Found after the rename, a bad ``--timestamp`` or ``DIB_VHD_MAX_SIZE``
+    would leave the user an ``IN.bak`` to rename back by hand.
+    """
+    identity.Stamp.resolve(options.get('timestamp'), options.get('unique_id'))
+    guard.check_all([target])  # -o IN is allowed: IN is renamed first
+    opened, _actual = open_vhd_input(source, source_format, target_format)
+    try:
+        target_size(opened, target_format, options.get('max_size'))
+    finally:
+        opened.close()
+
+
 def run(args: list[str], out: Callable[[str], None],
         err_out: Callable[[str], None],
         environ: Mapping[str, str] | None = None) -> int:
     environ = os.environ if environ is None else environ
     found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     if not all(key in found for key in 'iost'):
-        raise Usage()
+        raise usage()
     source, target = found['i'], found['o']
     pair = (TYPES.get(found['s'].strip()), TYPES.get(found['t'].strip()))
     timestamp = found.get('timestamp')
@@ -213,7 +235,8 @@ def run(args: list[str], out: Callable[[str], None],
         options = (environment_options(environ, importer)
                    if pair[1] == 'dynamic' else {})
         via_backup(source, target, pair[0], pair[1],
-                   dict(options, timestamp=timestamp, unique_id=unique_id),
+                   dict(options, timestamp=timestamp, unique_id=unique_id,
+                        notify=err_out),
                    out, importer)
         if importer:
             check_output(target, importer, err_out)

@@ -12,7 +12,7 @@ import errno
 import os
 from typing import Callable, TYPE_CHECKING
 
-from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -25,7 +25,7 @@ from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.vhdutil.options import number
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 
 if TYPE_CHECKING:  # uuid is imported where a UUID object is made
     import uuid as uuidlib
@@ -64,7 +64,7 @@ def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
                                stamp.footer(c.DISK_TYPE_DYNAMIC, size, digest))
             output.commit()
         except OSError as error:
-            raise VhdError(name, describe_os_error(error)) from None
+            raise os_error(name, error) from None
 
 
 def _write_fixed(fd: int, data_size: int, footer: Footer) -> None:
@@ -84,7 +84,7 @@ def run(args: list[str], out: Callable[[str], None]) -> int:
     found = parse(args, SPEC, long_options=STAMP_OPTIONS)
     name = found.get('n')
     if name is None or ('s' not in found and 'S' not in found):
-        raise Usage()
+        raise usage()
     size_mb = number(found.get('s', '0'))
     metadata_mb = number(found.get('S', '0'))
     if metadata_mb and metadata_mb < size_mb:

@@ -12,13 +12,15 @@ means IN is as it was.
 
 from __future__ import annotations
 
+import errno
 import os
-import stat
 
 from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import locate
+from diskimage_vhd.posix import guard
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import write_all
@@ -29,13 +31,11 @@ KEPT = 'left as it was'
 
 def footer_at_end(fd: int) -> Footer | None:
     """The valid VHD footer the file ends with, if any."""
-    size = file_size(fd)
-    if size < c.FOOTER_SIZE:
-        return None
-    footer = Footer.parse(pread_full(fd, c.FOOTER_SIZE, size - c.FOOTER_SIZE))
-    if footer.cookie == c.FOOTER_COOKIE and footer.checksum_ok():
-        return footer
-    return None
+    found = locate.find_footer(
+        file_size(fd), lambda length, offset: pread_full(fd, length, offset),
+        (locate.END,),
+        lambda footer: locate.has_cookie(footer) and footer.checksum_ok())
+    return found.footer if found is not None else None
 
 
 def check_target(source: str, target: str, source_device: int) -> None:
@@ -45,21 +45,13 @@ def check_target(source: str, target: str, source_device: int) -> None:
     system still refuses the rename); those are undone after the fact.
     """
     try:
-        mode: int | None = os.stat(target).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as error:
-        raise VhdError(target, describe_os_error(error)) from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise VhdError(target, f'is a directory; {source} is {KEPT}')
-    if mode is not None and not stat.S_ISREG(mode):
-        # As root, "-o /dev/null" would otherwise replace the device node.
-        raise VhdError(target, 'exists and is not a regular file; refusing '
-                               'to replace it')
+        guard.existing(target)  # no link, directory, device or FIFO
+    except VhdError as error:
+        raise error.amended(f'{error.problem}; {source} is {KEPT}') from None
     try:
         device = os.stat(os.path.dirname(os.path.abspath(target))).st_dev
     except OSError as error:
-        raise VhdError(target, describe_os_error(error)) from None
+        raise os_error(target, error) from None
     if device != source_device:
         raise VhdError(target, f'is on another file system than {source}; '
                                f'cannot rename across them ({source} is '
@@ -81,11 +73,19 @@ def _rename(source: str, target: str) -> None:
         os.rename(source, target)
     except OSError as error:
         raise VhdError(target, f'cannot rename {source} to it: '
-                               f'{describe_os_error(error)}') from None
+                               f'{describe_os_error(error)}',
+                       errno=error.errno) from None
 
 
-def _cut(fd: int, size: int) -> OSError | None:
-    """Truncate IN back to ``size``; the error if that failed."""
+def _cut(fd: int, size: int, name: str | None = None) -> OSError | None:
+    """Truncate IN back to ``size``; the error if that failed.
+
+    Only a file ``name`` still names: cutting through a descriptor whose
+    file has since become another run's output would destroy it.
+    """
+    if name is not None and not guard.still_named(fd, name):
+        return OSError(errno.ESTALE, 'it is no longer the file this run '
+                                     'opened')
     try:
         os.ftruncate(fd, size)
     except OSError as failure:
@@ -95,12 +95,14 @@ def _cut(fd: int, size: int) -> OSError | None:
 
 def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
     """Truncate IN to its old ``size``; the error to raise, saying so."""
-    failure = _cut(fd, size)
+    failure = _cut(fd, size, source)
     if failure is not None:
         return VhdError(error.path, f'{error.problem}; and {source} could not '
                                     f'be cut back to {size} bytes: '
-                                    f'{describe_os_error(failure)}')
-    return VhdError(error.path, f'{error.problem}; {source} is {KEPT}')
+                                    f'{describe_os_error(failure)}',
+                        errno=error.errno)
+    return VhdError(error.path, f'{error.problem}; {source} is {KEPT}',
+                    errno=error.errno)
 
 
 def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
@@ -111,14 +113,14 @@ def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
         try:
             write_all(fd, data, size)
         except OSError as error:
-            raise _cut_back(fd, source, size, VhdError(
-                source, describe_os_error(error))) from None
+            raise _cut_back(fd, source, size,
+                            os_error(source, error)) from None
         except BaseException:
-            _cut(fd, size)
+            _cut(fd, size, source)
             raise
         stopped = signals.pending()
         if stopped:  # cut back; the signal is raised on leaving
-            if _cut(fd, size) is not None:
+            if _cut(fd, size, source) is not None:
                 raise _cut_back(fd, source, size,
                                 VhdError(source, 'interrupted'))
         else:
@@ -153,7 +155,7 @@ def rename_and_cut(fd: int, source: str, target: str, length: int) -> None:
             except OSError as error:
                 _rename(target, source)
                 raise VhdError(source, f'{describe_os_error(error)}; {source} '
-                                       f'is {KEPT}') from None
+                                       f'is {KEPT}', errno=error.errno) from None
             signals.discard_pending()
     if stopped:
         raise VhdError(source, f'interrupted; {source} is {KEPT}')

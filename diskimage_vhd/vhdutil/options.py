@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-import errno
 import getopt
+
+from diskimage_vhd.errors import UsageError
+from diskimage_vhd.sizes import ASCII_DIGITS
+from diskimage_vhd.sizes import MAX_DIGITS
 
 
 # The options this drop-in adds to vhd-util's (convert, create), so that
 # a file can be reproduced exactly.
 STAMP_OPTIONS = ('timestamp=', 'uuid=')
+ULLONG_MAX = 2 ** 64 - 1
 
 
-class Usage(Exception):
-    """Print the subcommand's usage; exit 0 for ``-h``, EINVAL otherwise."""
+# UsageError kinds the drop-in answers with the subcommand's usage text,
+# as vhd-util does: a malformed command line, and -h (not an error).
+SYNTAX = 'syntax'
+HELP = 'help'
 
-    def __init__(self, code: int = errno.EINVAL, reason: str = ''):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+
+def usage(reason: str = '') -> UsageError:
+    """A malformed command line (``reason`` says how, if anything does)."""
+    return UsageError(None, reason, kind=SYNTAX)
 
 
 class NotProvided(Exception):
@@ -38,14 +44,14 @@ def parse(args: Sequence[str], spec: str, supported: str | None = None,
         pairs, rest = getopt.gnu_getopt(list(args), spec,
                                         list(long_options) + ['help'])
     except getopt.GetoptError as error:
-        raise Usage(reason=str(error)) from None
+        raise usage(str(error)) from None
     if rest:
-        raise Usage(reason=f'unexpected argument {rest[0]!r}')
+        raise usage(f'unexpected argument {rest[0]!r}')
     found: dict[str, str] = {}
     for flag, value in pairs:
         key = flag.lstrip('-')
         if key in ('h', 'help'):
-            raise Usage(0)
+            raise UsageError(None, '', kind=HELP)
         if supported is not None and len(key) == 1 and key not in supported:
             raise NotProvided(flag)
         found[key] = value
@@ -53,10 +59,14 @@ def parse(args: Sequence[str], spec: str, supported: str | None = None,
 
 
 def number(text: str) -> int:
-    """``strtoull(text, NULL, 10)``: leading digits, 0 if there are none."""
+    """``strtoull(text, NULL, 10)``: leading ASCII digits, 0 if there are
+    none, and past 2^64 - 1 that number, as strtoull saturates.
+    """
     digits: list[str] = []
     for char in text.strip():
-        if not char.isdigit():
+        if char not in ASCII_DIGITS:
             break
         digits.append(char)
+    if len(digits) > MAX_DIGITS or (digits and int(''.join(digits)) > ULLONG_MAX):
+        return ULLONG_MAX
     return int(''.join(digits)) if digits else 0

@@ -8,9 +8,9 @@ from typing import Callable
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
-from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import locate
 from diskimage_vhd.vhdutil.options import parse
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.xen import libvhd
 from diskimage_vhd.xen import parents
 
@@ -28,7 +28,11 @@ def hidden(vhd: libvhd.Vhd) -> int:
     footer = vhd.footer
     if (vhd.is_dynamic and footer.is_tapdisk and footer.creator_version
             in creators.TAP_HIDDEN_OUTSIDE_CHECKSUM):
-        copy = Footer.parse(libvhd.vhd_read(vhd.fd, 512, 0))
+        found = locate.read_at(
+            locate.COPY, vhd.file_size,
+            lambda length, offset: libvhd.vhd_read(vhd.fd, length, offset))
+        assert found is not None  # vhd_read returns all of it or raises
+        copy = found.footer
         if not libvhd.footer_usable(copy):
             raise libvhd.LibvhdError(errno.EINVAL, 'backup footer invalid')
         value = copy.hidden
@@ -45,9 +49,9 @@ def marker(vhd: libvhd.Vhd) -> int:
 
 
 def allocated_blocks(vhd: libvhd.Vhd) -> int:
-    """Allocated entries among the disk's current blocks (0 for fixed)."""
-    if not vhd.is_dynamic:
-        return 0
+    """Allocated entries among the BAT ``vhd_read_bat`` reads (a fixed
+    disk has none to read: EINVAL).
+    """
     libvhd.check_bat_readable(vhd)
     return libvhd.bat_summary(vhd)[0]
 
@@ -92,7 +96,7 @@ def run(args: list[str], out: Callable[[str], None]) -> int:
     found: dict[str, str] = parse(args, SPEC)
     name = found.get('n')
     if name is None:
-        raise Usage()
+        raise usage()
     try:
         vhd = libvhd.open_vhd(name)
     except libvhd.LibvhdError as error:
@@ -112,7 +116,7 @@ def run(args: list[str], out: Callable[[str], None]) -> int:
             try:
                 out(str(allocated_blocks(vhd)))
             except libvhd.LibvhdError as error:
-                out(f'failed to get allocated block count: {-error.errno}')
+                out(f'error reading bat: {-error.errno}')
                 err = err or error.errno
         if 'p' in found:
             if vhd.footer.disk_type != c.DISK_TYPE_DIFFERENCING:

@@ -10,7 +10,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.vhdutil.options import number
 from diskimage_vhd.vhdutil.options import parse
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.vhdutil import readout
 from diskimage_vhd.xen import libvhd
 
@@ -41,7 +41,7 @@ def run(args: list[str], out: Callable[[str], None],
     found: dict[str, str] = parse(args, SPEC, SUPPORTED)
     name = found.get('n')
     if name is None:
-        raise Usage()
+        raise usage()
     hexadecimal = 'x' in found
     count = number(found.get('c', '1'))
     try:
@@ -53,9 +53,7 @@ def run(args: list[str], out: Callable[[str], None],
         return error.errno
     with vhd:
         try:
-            if not vhd.is_dynamic:  # vhd_get_bat refuses fixed disks
-                raise libvhd.LibvhdError(errno.EINVAL, 'not dynamic')
-            libvhd.check_bat_readable(vhd)
+            libvhd.check_bat_readable(vhd)  # refuses a fixed disk, as libvhd
         except libvhd.LibvhdError as error:
             out(f'Failed to get bat for {name}: {-error.errno}')
             return error.errno
@@ -106,7 +104,8 @@ def _bat(vhd: libvhd.Vhd, block: int, count: int, hexadecimal: bool,
     if block + count > vhd.header.max_table_entries:
         err_out(f'block {conv(block + count, hexadecimal)} past end of file')
         return errno.ERANGE
-    for current in range(block, block + count):
+    # vhd-util stops at as many entries as vhd_read_bat read, from any start.
+    for current in range(block, block + min(count, vhd.bat_entries)):
         entry = bat_entry(vhd, current)
         where = ('not allocated' if entry == c.UNALLOCATED else
                  conv(entry * c.SECTOR_SIZE, hexadecimal))

@@ -14,6 +14,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.creators import HOST_OS_NAMES
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format import locate
 from diskimage_vhd.format.locator import PlatformCode
 from diskimage_vhd.format import timestamps
 from diskimage_vhd.posix.io import file_size
@@ -222,5 +223,7 @@ def _last_footer(fd: int, size: int) -> Footer:
         return libvhd.read_footer(fd, size)
     except libvhd.LibvhdError:
         pass
-    data: bytes | None = pread_full(fd, 512, 0)
-    return Footer.parse((data or b'').ljust(512, b'\0'))
+    # No footer anywhere: vhd-util dumps whatever the copy's place holds.
+    offset, length = locate.span(locate.COPY, size)
+    data = pread_full(fd, length, offset)
+    return Footer.parse(data.ljust(c.FOOTER_SIZE, b'\0'))

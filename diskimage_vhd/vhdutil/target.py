@@ -17,7 +17,8 @@ from typing import Callable
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import UsageError
-from diskimage_vhd.vhdutil.options import Usage
+from diskimage_vhd.vhdutil.options import HELP
+from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.xen import TARGETS
 
 VARIABLE = 'DIB_VHD_TARGET'
@@ -61,8 +62,8 @@ def run(args: list[str], out: Callable[[str], None],
     """``vhd-util target``: the element's preflight check."""
     import os
     if args == ['-h']:
-        raise Usage(0)
+        raise UsageError(None, '', kind=HELP)
     if args:
-        raise Usage(reason=f'unexpected argument {args[0]!r}')
+        raise usage(f'unexpected argument {args[0]!r}')
     out(dib_target(os.environ if environ is None else environ) or OFF)
     return 0

@@ -24,10 +24,11 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format.layout import HeaderLayout
+from diskimage_vhd.format import locate
 from diskimage_vhd.format.locator import is_platform_code
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.format.units import sector_padded
-from diskimage_vhd.format.units import sectors_at_least_one
 from diskimage_vhd.posix.extents import data_extents
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import MAX_OFFSET
@@ -122,6 +123,11 @@ class Vhd(OpenFile):
         return self.footer.disk_type == c.DISK_TYPE_DIFFERENCING
 
     @property
+    def layout(self) -> HeaderLayout:
+        assert self.header is not None
+        return HeaderLayout.of(self.footer, self.header)
+
+    @property
     def spb(self) -> int:
         """Sectors per block."""
         return (self.header.block_size >> 9) if self.header else 0
@@ -129,12 +135,19 @@ class Vhd(OpenFile):
     @property
     def bm_secs(self) -> int:
         """Sectors of each block's bitmap."""
-        return sectors_at_least_one(self.spb >> 3)
+        return self.layout.bitmap_bytes // c.SECTOR_SIZE
 
     @property
     def current_blocks(self) -> int:
-        """The BAT entries libvhd reads: ``curr_size >> 21``."""
+        """The whole blocks ``vhd-util check`` looks at: ``curr_size >> 21``."""
         return self.footer.current_size >> BLOCK_SHIFT
+
+    @property
+    def bat_entries(self) -> int:
+        """The BAT entries ``vhd_read_bat`` reads: a partial last block
+        counts (``query -a``, ``query -s`` and ``read -b`` see it).
+        """
+        return ceil_div(self.footer.current_size, 1 << BLOCK_SHIFT)
 
 
 def open_fd(path: str) -> int:
@@ -148,21 +161,20 @@ def open_fd(path: str) -> int:
 
 
 def read_footer(fd: int, size: int) -> Footer:
-    """``vhd_read_footer``: the end, else a 511-byte short footer, else 0."""
-    last: Footer | None = None
-    for offset, length in ((size - 512, 512), (size - 511, 511), (0, 512)):
-        if offset < 0:
-            continue  # the seek fails with EINVAL: try the next place
-        if length == 511:
-            data = pread_full(fd, 512, offset)  # a short read is expected
-        else:
-            data = vhd_read(fd, 512, offset)
-        footer = Footer.parse(data.ljust(512, b'\0'))
-        if footer_usable(footer):
-            return footer
-        last = footer
-    raise LibvhdError(errno.EINVAL, 'no valid footer' if last else
-                      'the file is too small for a footer')
+    """``vhd_read_footer``: the end, else a 511-byte short footer, else 0.
+
+    A place the file is too small for is skipped (the seek fails with
+    EINVAL); any other failed read is libvhd's errno.
+    """
+    def read(length: int, offset: int) -> bytes:
+        if length < c.FOOTER_SIZE:  # the short footer: a short read is expected
+            return pread_full(fd, length, offset)
+        return vhd_read(fd, length, offset)
+
+    found = locate.find_footer(size, read, locate.LIBVHD_PLACES, footer_usable)
+    if found is not None:
+        return found.footer
+    raise LibvhdError(errno.EINVAL, 'no valid footer')
 
 
 def open_vhd(path: str) -> Vhd:
@@ -185,26 +197,19 @@ def open_vhd(path: str) -> Vhd:
         raise
 
 
-def batmap_header_offset(vhd: Vhd) -> int:
-    assert vhd.header is not None
-    return vhd.header.table_offset + batlib.table_bytes(
-        vhd.header.max_table_entries)
-
-
 def read_batmap_header(vhd: Vhd) -> BatmapHeader:
-    data = vhd_read(vhd.fd, c.SECTOR_SIZE, batmap_header_offset(vhd))
+    data = vhd_read(vhd.fd, c.SECTOR_SIZE, vhd.layout.batmap_header_offset)
     return BatmapHeader.parse(data)
 
 
 def has_batmap(vhd: Vhd) -> bool:
     """``vhd_has_batmap``: tap 1.2 and later always; tap 1.1 if one is there."""
-    footer = vhd.footer
-    if not vhd.is_dynamic or not footer.is_tapdisk:
+    if not vhd.is_dynamic:
         return False
-    if footer.creator_version <= creators.TAP_0_1:
-        return False
-    if footer.creator_version >= creators.TAP_1_2:
-        return True
+    expected = creators.batmap_expected(vhd.footer.creator_application,
+                                        vhd.footer.creator_version)
+    if expected is not None:
+        return expected
     try:
         return read_batmap_header(vhd).valid
     except LibvhdError:
@@ -250,13 +255,12 @@ def end_of_headers(vhd: Vhd, batmap: Batmap | None = None) -> int:
     """``vhd_end_of_headers``: the first byte that is not metadata."""
     header = vhd.header
     assert header is not None
-    end = max(vhd.footer.data_offset + c.HEADER_SIZE,
-              header.table_offset + batlib.table_bytes(header.max_table_entries))
+    batmap_end = None
     if has_batmap(vhd):
         batmap = batmap or read_batmap(vhd)
-        end = max(end, batmap_header_offset(vhd) + c.SECTOR_SIZE,
-                  batmap.header.batmap_offset
-                  + batmap.header.batmap_size * c.SECTOR_SIZE)
+        batmap_end = (batmap.header.batmap_offset
+                      + batmap.header.batmap_size * c.SECTOR_SIZE)
+    end = vhd.layout.metadata_end(batmap_end)
     for locator in header.locators:
         if locator.code:
             end = max(end, locator.data_offset + locator.data_bytes)
@@ -265,6 +269,8 @@ def end_of_headers(vhd: Vhd, batmap: Batmap | None = None) -> int:
 
 def check_bat_readable(vhd: Vhd) -> None:
     """``vhd_read_bat``'s own failures, found before any entry is used."""
+    if not vhd.is_dynamic:
+        raise LibvhdError(errno.EINVAL, 'a fixed disk has no BAT')
     header = vhd.header
     assert header is not None
     if vhd.current_blocks > header.max_table_entries:
@@ -273,7 +279,11 @@ def check_bat_readable(vhd: Vhd) -> None:
                                         'blocks) exceeds BAT size '
                                         f'({header.max_table_entries})',
                           kind='bat-smaller-than-disk')
-    length = sector_padded(vhd.current_blocks * 4)
+    if vhd.bat_entries > header.max_table_entries:
+        raise LibvhdError(errno.EINVAL, f'more VHD blocks ({vhd.bat_entries}) '
+                                        'than possible '
+                                        f'({header.max_table_entries})')
+    length = sector_padded(vhd.bat_entries * batlib.ENTRY_SIZE)
     offset = header.table_offset
     if length and offset + length > vhd.file_size:
         if offset >= MAX_OFFSET:
@@ -310,7 +320,7 @@ def bat_summary(vhd: Vhd) -> tuple[int, int]:
     """
     header = vhd.header
     assert header is not None
-    count = vhd.current_blocks
+    count = vhd.bat_entries
     table_end = header.table_offset + count * batlib.ENTRY_SIZE
     allocated = count
     highest = -1
@@ -348,10 +358,18 @@ def decode_parent_name(vhd: Vhd) -> str | None:
         encoding = 'utf-16-le' if raw[:2] == b'\xff\xfe' else 'utf-16-be'
         if raw[:2] in (b'\xff\xfe', b'\xfe\xff'):
             raw = raw[2:]
+    return w2u_decode(raw, encoding)
+
+
+def w2u_decode(raw: bytes, encoding: str) -> str | None:
+    """``vhd_w2u_decode_location``: UTF-16 to ASCII (None if it is not),
+    Windows' ``\\`` as ``/`` and a leading drive ``C:`` dropped, so that
+    ``C:\\images\\parent.vhd`` reads as ``/images/parent.vhd``.
+    """
     try:
         name = raw.decode(encoding)
-    except UnicodeDecodeError:
+        name.encode('ascii')
+    except (UnicodeDecodeError, UnicodeEncodeError):
         return None
-    if any(ord(char) > 127 for char in name):
-        return None
-    return name.split('\0', 1)[0]
+    name = name.split('\0', 1)[0].replace('\\', '/')
+    return name[2:] if name[:2] in ('C:', 'c:') else name

@@ -43,10 +43,7 @@ def read_locator(vhd: libvhd.Vhd, locator: ParentLocator) -> str | None:
                 return None
             name = text[len('file://'):]
         else:
-            name = raw.decode('utf-16-le').replace('\\', '/')
-            name.encode('ascii')
-            if name[:2] in ('C:', 'c:'):
-                name = name[2:]
+            return libvhd.w2u_decode(raw, 'utf-16-le')
     except (UnicodeDecodeError, UnicodeEncodeError):
         return None
     return name.split('\0', 1)[0]

@@ -16,8 +16,8 @@ import time
 from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format import locate
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.posix.io import file_size
@@ -167,15 +167,14 @@ def _tail(path: str) -> tuple[Footer | None, int]:
     fd = open_input(path)
     try:
         size = file_size(fd)
-        if size < c.FOOTER_SIZE:
-            return None, size
-        footer = Footer.parse(pread_full(fd, c.FOOTER_SIZE,
-                                         size - c.FOOTER_SIZE))
+        found = locate.find_footer(
+            size, lambda length, offset: pread_full(fd, length, offset),
+            (locate.END,))
     except OSError as error:
         raise os_error(path, error) from None
     finally:
         os.close(fd)
-    return (footer if footer.cookie == c.FOOTER_COOKIE else None), size
+    return (found.footer if found is not None else None), size
 
 
 def _azure(path: str) -> list[Finding]:

@@ -43,7 +43,8 @@ class HostileClassesTest(TempDirTestCase):
                        'header.table_offset = 0xffffffffffffffff (extreme)',
                        'bat aliased', 'allocated over holes',
                        'fixed data over holes', 'locator.data_offset',
-                       'locator.data_space', 'locator.code', '(locator0)'):
+                       'locator.data_space', 'locator.code', '(locator0)',
+                       '(control characters)', 'footer.creator = '):
             self.assertIn(wanted, notes)
         used = {m.seed.name for m in mutants}
         for name, _locator in fuzz_hostile.HOSTILE_LOCATORS:
@@ -124,3 +125,17 @@ class HostileClassesTest(TempDirTestCase):
                 self.assertEqual(footers[0][1], footers[1][1])
                 self.assertIn(struct.unpack('>Q', footers[0][1])[0],
                               sum(fuzz_hostile.EXTREMES.values(), []))
+
+    def test_forged_text_is_escaped_by_every_command(self) -> None:
+        """Each forged parent name and creator, through every command in
+        process: no control character reaches the output unescaped.
+        """
+        child = self.by_name['diff-child']
+        rng = random.Random(7)
+        for _ in range(12):
+            mutant = fuzzing.Mutant(child)
+            fuzz_hostile.hostile_text(mutant, rng)
+            fuzzing._fix_checksums(mutant, random.Random(0))
+            with self.files.materialise(mutant) as path:
+                problem, _ = fuzzing.run_target(fuzzing.target_commands, path)
+                self.assertIsNone(problem, mutant.notes)

@@ -24,8 +24,12 @@ ALLOWED = {
     'image': BELOW_IMAGE,
     'make': BELOW_IMAGE | {'image'},
     'xen': BELOW_IMAGE | {'image'},
-    'cli': BELOW_IMAGE | {'image', 'make', 'xen', 'version', 'dib', ''},
-    'vhdutil': BELOW_IMAGE | {'image', 'make', 'xen', 'version', 'cli'},
+    'console': BELOW_IMAGE,
+    'cli': BELOW_IMAGE | {'image', 'make', 'xen', 'version', 'dib', '',
+                          'console'},
+    # The two command lines share their runner from beneath: neither
+    # imports the other.
+    'vhdutil': BELOW_IMAGE | {'image', 'make', 'xen', 'version', 'console'},
 }
 
 

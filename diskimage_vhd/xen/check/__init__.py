@@ -27,6 +27,7 @@ from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.format import sizing
 from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.xen.check.bat import check_bat
 from diskimage_vhd.xen.check.batmap import check_batmap
@@ -56,6 +57,7 @@ class CheckReport:
     problem: Problem | None = None
     warnings: list[str] = dataclasses.field(default_factory=list)
     disk_type: str | None = None
+    virtual_size: int | None = None  # as the reader sees it (readable only)
 
     @property
     def valid(self) -> bool:
@@ -79,20 +81,23 @@ class CheckReport:
         return {'path': self.path, 'valid': self.valid, 'error': self.error,
                 'code': self.problem.code if self.problem else None,
                 'detail': self.detail, 'warnings': list(self.warnings),
-                'exit_code': self.exit_code, 'disk_type': self.disk_type}
+                'exit_code': self.exit_code, 'disk_type': self.disk_type,
+                'virtual_size': self.virtual_size}
 
 
 def check(path: str | os.PathLike[str], check_bitmaps: bool = False,
           now: float | None = None, *, ignore_footer: bool = False,
           ignore_timestamps: bool = False, skip_overlaps: bool = False,
           ignore_parent_uuid: bool = False,
-          readable: bool = False) -> CheckReport:
+          readable: bool = False,
+          size_rule: str = sizing.AUTO) -> CheckReport:
     """Check ``path`` as ``vhd-util check [-b] [-i] [-t] [-B] [-I]`` does,
     then, with ``readable``, that this package can read it (what
     ``diskimage-vhd check`` does).
 
-    ``now`` (Unix seconds, default the clock) is the time the footer's
-    timestamp is judged against.  A file that cannot be opened raises
+    ``size_rule`` is how the reader takes the disk's size
+    (format/sizing.py).  ``now`` (Unix seconds, default the clock) is the
+    time the footer's timestamp is judged against.  A file that cannot be opened raises
     VhdError (its ``errno`` set).
     """
     options = CheckOptions(check_bitmaps, ignore_footer, ignore_timestamps,
@@ -112,7 +117,7 @@ def check(path: str | os.PathLike[str], check_bitmaps: bool = False,
     try:
         _run_rules(run)
         if readable:
-            _check_readable(run)
+            report.virtual_size = _check_readable(run, size_rule)
     except ProblemFound as found:
         report.problem = found.problem
     finally:
@@ -142,14 +147,15 @@ def _run_rules(run: CheckRun) -> None:
         check_parent_locators(vhd, run.options.ignore_parent_uuid)
 
 
-def _check_readable(run: CheckRun) -> None:
+def _check_readable(run: CheckRun, size_rule: str) -> int:
     """The reader's refusals, in its words (``info`` and ``convert`` say
-    the same).
+    the same); else the disk's size as they read it.
     """
     from diskimage_vhd.image.reader import VhdImage
     try:
-        with VhdImage(run.path) as image:
+        with VhdImage(run.path, size_rule) as image:
             image.require_standalone()
+            return image.size
     except InvalidVhdError as error:
         raise ProblemFound(Problem(
             f'unreadable-{error.kind}', error.problem, errno.EINVAL,

@@ -20,7 +20,6 @@ from diskimage_vhd.format.bitmap import bit_is_set_tap_0_1
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.units import ceil_div
-from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.posix.extents import data_extents
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.xen.check.context import CheckRun
@@ -169,14 +168,14 @@ def _check_bitmap(run: CheckRun, vhd: libvhd.Vhd, index: int,
                   offset: int) -> None:
     """``-b``: no sector may hold data while its bitmap bit is clear."""
     spb = vhd.spb
-    length = sector_padded(spb >> 3)
+    length = vhd.layout.bitmap_bytes
     bitmap = pread_full(run.fd, length, offset * c.SECTOR_SIZE)
     if len(bitmap) != length:
         raise stop('bitmap-unreadable', f'error reading bitmap 0x{index:x}',
                    errno_code=errno.EIO, block=index)
     tap_0_1 = (vhd.footer.is_tapdisk
                and vhd.footer.creator_version == creators.TAP_0_1)
-    data_start = (offset + vhd.bm_secs) * c.SECTOR_SIZE
+    data_start = vhd.layout.data_offset(offset)
     data_end = run.size - c.FOOTER_SIZE
     for run_start, run_length in _clear_runs(bitmap, spb, tap_0_1):
         start = data_start + run_start * c.SECTOR_SIZE

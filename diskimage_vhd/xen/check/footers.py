@@ -8,6 +8,7 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.geometry import chs_geometry
+from diskimage_vhd.format import locate
 from diskimage_vhd.format import timestamps
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.xen.check.context import CheckRun
@@ -98,18 +99,24 @@ def _invalid(which: str, footer: Footer, fault: Fault) -> Exception:
 def check_footers(run: CheckRun) -> Footer:
     """``vhd_util_check_footer``: primary (end), then backup (offset 0)."""
     options = run.options
-    length = 511 if run.size % c.SECTOR_SIZE else 512
-    if run.size < length:
+
+    def read(length: int, offset: int) -> bytes:
+        return pread_full(run.fd, length, offset)
+
+    # vhd-util check takes any size short of whole sectors for a short footer.
+    place = locate.SHORT if run.size % c.SECTOR_SIZE else locate.END
+    offset, _length = locate.span(place, run.size)
+    if offset < 0:
         raise stop('file-too-small',
                    f'error calculating end of file: {-errno.EINVAL}',
                    detail=f'{run.size} bytes is too small for a VHD')
-    primary_raw = pread_full(run.fd, 512, run.size - length)
-    if len(primary_raw) != length:
+    found = locate.read_at(place, run.size, read)
+    if found is None:
         raise stop('primary-footer-unreadable',
                    f'error reading primary footer: {-errno.EIO}',
                    errno_code=errno.EIO)
-    primary_raw = primary_raw.ljust(512, b'\0')
-    primary = Footer.parse(primary_raw)
+    primary_raw = found.raw.ljust(c.FOOTER_SIZE, b'\0')
+    primary = found.footer
     if primary.cookie == c.FOOTER_COOKIE:
         run.footer = primary  # for the readiness warnings
     fault = footer_fault(primary, options.ignore_timestamps, run.now)
@@ -119,12 +126,12 @@ def check_footers(run: CheckRun) -> Footer:
             raise _invalid('primary', primary, fault)
     elif primary.disk_type == c.DISK_TYPE_FIXED:
         return primary
-    backup_raw = pread_full(run.fd, 512, 0)
-    if len(backup_raw) != 512:
+    found = locate.read_at(locate.COPY, run.size, read)
+    if found is None:
         raise stop('backup-footer-unreadable',
                    f'error reading backup footer: {-errno.EIO}',
                    errno_code=errno.EIO)
-    backup = Footer.parse(backup_raw)
+    backup_raw, backup = found.raw, found.footer
     fault = footer_fault(backup, options.ignore_timestamps, run.now)
     if fault:
         raise _invalid('backup', backup, fault)

@@ -13,6 +13,8 @@ import dataclasses
 import errno
 from typing import Any, NamedTuple
 
+from diskimage_vhd.format.printable import printable
+
 
 class Fault(NamedTuple):
     """One rule broken: ``code`` for programs, ``text`` as vhd-util says it."""
@@ -30,6 +32,13 @@ class Problem:
     errno: int = errno.EINVAL  # vhd-util's exit status for it
     detail: str | None = None  # more than vhd-util says, for people
     facts: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A message quotes what the disk says (a parent name, a locator's
+        # path): one line of plain characters, whoever prints it.
+        object.__setattr__(self, 'message', printable(self.message))
+        if self.detail is not None:
+            object.__setattr__(self, 'detail', printable(self.detail))
 
     def to_dict(self) -> dict:
         return {'code': self.code, 'message': self.message,

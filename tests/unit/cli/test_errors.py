@@ -109,7 +109,7 @@ class TestConvertErrors(CommandErrorTestCase):
         link = self.path('link.raw')
         os.symlink(self.raw, link)
         result = self.run_cli('convert', self.raw, link)
-        self.assertOneLineError(result, 'is the source itself')
+        self.assertOneLineError(result, link, 'is a symbolic link')
 
     def test_bad_options(self) -> None:
         cases = [

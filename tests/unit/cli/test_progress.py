@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-from diskimage_vhd.cli.progress import Progress
+from diskimage_vhd.console.progress import Progress
 from tests import base
 
 

@@ -19,8 +19,8 @@ import time
 from typing import List
 import unittest
 
-from diskimage_vhd.cli.progress import bar_line
-from diskimage_vhd.cli.progress import rate_and_time_left
+from diskimage_vhd.console.progress import bar_line
+from diskimage_vhd.console.progress import rate_and_time_left
 from tests import base
 
 TMUX = shutil.which('tmux')
@@ -34,8 +34,8 @@ WAIT = 120.0  # seconds; a bound on waiting, not a timing assertion
 DRIVER = '''
 import sys, time
 from diskimage_vhd.cli import commands
-from diskimage_vhd.cli.progress import Progress
-from diskimage_vhd.cli.run import run_command
+from diskimage_vhd.console.progress import Progress
+from diskimage_vhd.console.run import run_command
 
 def body(argv):
     bar = Progress(sys.argv[1], 1000, interval=0)
@@ -75,7 +75,7 @@ class BarLineTest(base.TempDirTestCase):
 # once it has drawn a bar after the rate's first second.
 RATE_DRIVER = '''
 import sys, time
-from diskimage_vhd.cli import progress
+from diskimage_vhd.console import progress
 
 bar = progress.Progress(sys.argv[1], 10 ** 10, interval=0)
 for step in range(10 ** 4):

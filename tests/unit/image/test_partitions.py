@@ -202,3 +202,33 @@ class TestDamagedTables(base.TempDirTestCase):
                                      2048))
         table = table_of(path)
         self.assertEqual([p.number for p in table.partitions], [1, 5])
+
+
+class TestBoundedWalk(base.TempDirTestCase):
+
+    def test_a_chain_of_empty_ebrs_is_read_only_so_far(self) -> None:
+        """Every EBR read counts, empty or not: 4096 empty EBRs, each
+        linking to the next, are read up to MAX_EBRS and no further.
+        """
+        from diskimage_vhd.image.partitions import MAX_EBRS
+        count = 4096
+        path = self.path('ebrs.raw')
+        entry = struct.Struct('<B3sB3sII')
+        with open(path, 'wb') as handle:
+            handle.truncate((count + 8) * SECTOR)
+            mbr = bytearray(SECTOR)
+            mbr[446:462] = entry.pack(0, bytes(3), 0x05, bytes(3), 1,
+                                      count + 4)
+            mbr[510:512] = b'\x55\xaa'
+            handle.write(mbr)
+            for index in range(count):
+                ebr = bytearray(SECTOR)
+                ebr[462:478] = entry.pack(0, bytes(3), 0x05, bytes(3),
+                                          index + 1, 1)
+                ebr[510:512] = b'\x55\xaa'
+                handle.seek((1 + index) * SECTOR)
+                handle.write(ebr)
+        with CountingSource(path) as disk:
+            table = read_partition_table(disk)
+            self.assertEqual([p.number for p in table.partitions], [1])
+            self.assertLessEqual(disk.requested, (MAX_EBRS + 64) * SECTOR)

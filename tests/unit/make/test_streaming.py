@@ -329,3 +329,30 @@ class TestVhdFile(StreamingTestCase):
         with VhdFile(self.raw) as image:
             self.assertEqual(image.footer.uuid, result.unique_id)
             self.assertEqual(image.read(), self.read('out.vhd'))
+
+
+class TestApiEdges(StreamingTestCase):
+
+    def test_seek_with_an_unknown_whence_is_a_value_error(self) -> None:
+        with VhdFile(self.raw) as image:
+            with self.assertRaises(ValueError):
+                image.seek(0, 5)
+            self.assertEqual(image.tell(), 0)
+
+    def test_one_checksum_named_as_a_string(self) -> None:
+        """``checksums='md5'`` is md5, not the letters m, d and 5; the sum
+        is md5sum's of the file written.
+        """
+        out = self.path('api.vhd')
+        result = convert(self.raw, out, checksums='md5')
+        self.assertEqual(list(result.checksums), ['md5'])
+        with open(out, 'rb') as handle:
+            self.assertEqual(result.checksums['md5'],
+                             hashlib.md5(handle.read()).hexdigest())
+
+    def test_checksum_files_through_the_api(self) -> None:
+        out = self.path('api.vhd')
+        convert(self.raw, out, checksum_files={'sha256': [out + '.sha256']})
+        check = subprocess.run(['sha256sum', '-c', out + '.sha256'],
+                               capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)

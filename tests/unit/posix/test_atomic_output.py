@@ -4,8 +4,9 @@ The temporary name is random and created exclusively, so a file already
 there (a bystander, or what a killed run left) is neither hit nor removed;
 it is short, so the longest destination name works; without ``/proc`` the
 output is written to it from the start; a SIGKILL at the rename leaves at
-most one recognisable temporary file; an existing destination's mode and
-owner carry over to its replacement.
+most one recognisable temporary file; an existing destination's mode
+carries over to its replacement when the file is the running user's, and
+another user's file hands its owner nothing.
 """
 
 from __future__ import annotations
@@ -145,21 +146,43 @@ class AtomicOutputTest(base.TempDirTestCase):
             self.skipTest(f'no mount namespace here: {result.stderr}')
         return result
 
-    def test_mode_and_owner_carry_over(self) -> None:
+    def test_mode_carries_over_from_a_file_of_ours(self) -> None:
         for prefix in ('', NO_TMPFILE):
             with self.subTest(o_tmpfile=not prefix):
                 with open(self.out, 'wb') as handle:
                     handle.write(b'old')
                 os.chmod(self.out, 0o600)
-                if os.geteuid() == 0:
-                    os.chown(self.out, 4321, 8765)
                 result = self.run_convert(self.out, prefix)
                 self.assertEqual(result.returncode, 0, result.stderr)
                 found = os.stat(self.out)
                 self.assertEqual(stat.S_IMODE(found.st_mode), 0o600)
-                if os.geteuid() == 0:
-                    self.assertEqual((found.st_uid, found.st_gid),
-                                     (4321, 8765))
+                self.assertEqual(found.st_uid, os.geteuid())
+                base.qemu_compare(self, self.raw, self.out)
+
+    def test_another_users_file_hands_them_nothing(self) -> None:
+        """Root replacing a 666 file another user made in a shared
+        directory: the new image is root's, with the umask's mode, and
+        the finding is said in one line.
+        """
+        if os.geteuid() != 0:
+            self.skipTest('needs root to make a file of another user')
+        for prefix in ('', NO_TMPFILE):
+            with self.subTest(o_tmpfile=not prefix):
+                with open(self.out, 'wb') as handle:
+                    handle.write(b'old')
+                os.chown(self.out, 4321, 8765)
+                os.chmod(self.out, 0o666)
+                argv = entry('diskimage_vhd.cli.commands', prefix) + [
+                    'convert', self.raw, self.out]
+                result = base.run(['sh', '-c', 'umask 022 && exec "$@"',
+                                   'sh', *argv])
+                self.assertEqual(result.returncode, 0, result.stderr)
+                found = os.stat(self.out)
+                self.assertEqual((found.st_uid, found.st_gid,
+                                  stat.S_IMODE(found.st_mode)), (0, 0, 0o644))
+                self.assertIn(f'{self.out}: was owned by user 4321; the new '
+                              'file is owned by user 0, mode 0644',
+                              result.stderr)
                 base.qemu_compare(self, self.raw, self.out)
 
     def test_new_destination_follows_the_umask(self) -> None:

@@ -224,17 +224,19 @@ class TestErrors(ConvertTestCase):
                 self.assertIn('nothing', result.stderr)
                 self.assertNotIn('Traceback', result.stderr)
 
-    def test_failed_fixed_to_dynamic_keeps_the_backup(self) -> None:
+    def test_a_bad_output_is_found_before_the_backup(self) -> None:
+        """OUT in a missing directory is refused while IN keeps its name:
+        there is no ``IN.bak`` to rename back by hand.
+        """
         self.raw('X')
         self.assertEqual(self.convert('X', 'X', 0, 1).returncode, 0)
         before = self.read('X')
         result = self.convert('X', 'no/such/dir/out.vhd', 1, 2)
         self.assertNotEqual(result.returncode, 0)
         self.assertEqual(len(result.stderr.splitlines()), 1)
-        self.assertIn('the input is kept as', result.stderr)
-        self.assertIn('X.bak', result.stderr)
-        self.assertEqual(self.read('X.bak'), before)
-        self.assertFalse(os.path.exists(self.path('X')))
+        self.assertIn('destination directory does not exist', result.stderr)
+        self.assertEqual(self.read('X'), before)
+        self.assertFalse(os.path.exists(self.path('X.bak')))
 
     def test_raw_input_to_fixed_to_dynamic_is_refused(self) -> None:
         self.raw('X')
@@ -251,6 +253,23 @@ class TestErrors(ConvertTestCase):
                               env={'DIB_VHD_MAX_SIZE': 'lots'})
         self.assertNotEqual(result.returncode, 0)
         self.assertIn('DIB_VHD_MAX_SIZE', result.stderr)
+        self.assertTrue(os.path.exists(self.path('X')))
+        self.assertFalse(os.path.exists(self.path('X.bak')))
+
+    def test_a_max_size_below_the_disk_exits_as_diskimage_vhd_does(
+            self) -> None:
+        # The same problem, the same exit status from both command lines:
+        # the error keeps its type through the drop-in's backup step.
+        self.raw('X')
+        self.assertEqual(self.convert('X', 'X', 0, 1).returncode, 0)
+        ours = base.run_module('diskimage_vhd', 'convert', '-q',
+                               '--max-size', '1', self.path('X'),
+                               self.path('Z'))
+        self.assertEqual(ours.returncode, 2, ours.stderr)
+        result = self.convert('X', 'Y', 1, 2, env={'DIB_VHD_MAX_SIZE': '1'})
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn('smaller than the disk', result.stderr)
+        # Checked before X is moved aside: X stays where it was.
         self.assertTrue(os.path.exists(self.path('X')))
         self.assertFalse(os.path.exists(self.path('X.bak')))
 

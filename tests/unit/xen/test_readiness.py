@@ -26,7 +26,7 @@ from tests.disks import MiB
 
 GIB = 1024 ** 3
 TODAYS_KEYS = {'path', 'valid', 'error', 'detail', 'warnings', 'exit_code',
-               'disk_type', 'code'}
+               'disk_type', 'code', 'virtual_size'}
 NEW_KEYS = {'target', 'ready', 'problems', 'notes', 'image_properties'}
 
 
@@ -244,13 +244,24 @@ class TestXenServerRules(ReadinessTestCase):
         self.assertIn('no-batmap', codes(readiness, Level.WARNING))
 
     def test_no_batmap(self) -> None:
-        # A tap disk older than 1.2: libvhd does not look for a batmap.
+        # tapdisk 0.1: libvhd does not look for a batmap.
         vhd = self.vhd(self.raw)
-        edit_footers(vhd, creator_version=0x00010001)
+        edit_footers(vhd, creator_version=0x00000001)
         readiness = assess(vhd, 'xenserver')
         self.assertTrue(readiness.report.valid, readiness.report.error)
         self.assertTrue(readiness.ready)
         self.assertEqual(codes(readiness, Level.WARNING), ['no-batmap'])
+        self.assertIn('no batmap', ' '.join(readiness.report.warnings))
+
+    def test_tap_1_1_with_a_batmap_has_one_for_check_and_check_for(
+            self) -> None:
+        # libvhd looks for a tapdisk 1.1 disk's batmap, and finds it.
+        vhd = self.vhd(self.raw)
+        edit_footers(vhd, creator_version=0x00010001)
+        readiness = assess(vhd, 'xenserver')
+        self.assertTrue(readiness.report.valid, readiness.report.error)
+        self.assertEqual(codes(readiness, Level.WARNING), [])
+        self.assertNotIn('no batmap', ' '.join(readiness.report.warnings))
 
     def test_hidden(self) -> None:
         vhd = self.vhd(self.raw)

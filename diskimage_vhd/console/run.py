@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import gc
 import signal
-import sys
 
-from diskimage_vhd.cli.progress import break_line
-from diskimage_vhd.cli import startup
+from diskimage_vhd.console.progress import break_line
+from diskimage_vhd.console import startup
+from diskimage_vhd.console import streams
+from diskimage_vhd.errors import EXIT_FAILURE
+from diskimage_vhd.errors import EXIT_INTERRUPTED
+from diskimage_vhd.errors import EXIT_TERMINATED
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.posix import outcome
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any, NoReturn
-
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 
 
 class Terminated(BaseException):
@@ -43,6 +44,7 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
     ``startup`` gave it: the process ends, with nothing to clean up.
     """
     saved: dict[int, Any] = {}
+    outcome.forget()
     try:
         saved[signal.SIGTERM] = signal.signal(signal.SIGTERM,
                                               _raise_terminated)
@@ -54,13 +56,13 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
         _say(f'{prog}: {error}')
         return error.exit_code
     except KeyboardInterrupt:
-        _say(f'{prog}: interrupted; nothing was written')
+        _say(f'{prog}: interrupted; {outcome.summary()}')
         return EXIT_INTERRUPTED
     except Terminated:
-        _say(f'{prog}: terminated; nothing was written')
+        _say(f'{prog}: terminated; {outcome.summary()}')
         return EXIT_TERMINATED
     except BrokenPipeError:
-        return 1
+        return EXIT_FAILURE
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
@@ -69,7 +71,7 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
 def _say(line: str) -> None:
     """One line on stderr, below a progress bar if one is drawn."""
     break_line()
-    print(line, file=sys.stderr)
+    streams.say(line)
 
 
 def finish_process(status: int) -> int:
