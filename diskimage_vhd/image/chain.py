@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import os
-import uuid as uuidlib
 
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import NotAVhdError
@@ -72,10 +71,9 @@ def find_parent(child: VhdImage) -> str:
             if why is None:
                 return place
             looked.append(f'{place} ({why})')
-    uuid = uuidlib.UUID(bytes=bytes(child.header.parent_unique_id))
     where = '; '.join(looked) if looked else 'nowhere: no locator or name'
     raise _refuse(child, 'missing',
-                  f'parent {name or "(unnamed)"} (UUID {uuid}) '
+                  f'parent {name or "(unnamed)"} (UUID {child.header.parent_uuid}) '
                   f'not found; looked at {where}')
 
 
@@ -104,7 +102,7 @@ def open_parent(child: VhdImage, seen: set[tuple[int, int]]) -> VhdImage:
         if parent.footer.unique_id != wanted:
             raise _refuse(child, 'uuid',
                           f'parent {path} has UUID {parent.footer.uuid}, not '
-                          f'{uuidlib.UUID(bytes=wanted)}, the one the child '
+                          f'{child.header.parent_uuid}, the one the child '
                           'was made from')
     except BaseException:
         parent.close()

@@ -25,6 +25,7 @@ from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.sizes import plural
 from diskimage_vhd.xen import azure
+from diskimage_vhd.xen.bootrule import boot_findings
 from diskimage_vhd.xen.check import check
 from diskimage_vhd.xen.check import CheckReport
 from diskimage_vhd.xen import importers
@@ -123,6 +124,7 @@ def assess(path: str | os.PathLike, target: str,
         findings += footer_findings(footer, batmap if image.is_dynamic
                                     else None, now)
         findings += importers.stream_findings(image)
+        findings += boot_findings(image, target)
         if target == 'rackspace':
             findings += rackspace.disk_findings(image)
             auto = rackspace.auto_disk_config(image)
