@@ -730,6 +730,8 @@ def target_check_bitmaps(path: str) -> Optional[str]:
     """``check -b``; and a disk it passes is one the reader can read whole:
     what XenServer accepts, this package must be able to convert.
     """
+    from diskimage_vhd.image.chain import is_differencing
+    from diskimage_vhd.image.chain import open_chain
     from diskimage_vhd.image.reader import VhdImage
     problem, report = _run_check(path, bitmaps=True)
     if problem or not getattr(report, 'valid', False) \
@@ -737,7 +739,11 @@ def target_check_bitmaps(path: str) -> Optional[str]:
         return problem
     try:
         with VhdImage(path) as image:
-            _read_some(image)
+            if is_differencing(image):
+                with open_chain(image) as chain:
+                    _read_some(chain)
+            else:
+                _read_some(image)
     except VhdError as error:
         return f'vhd-util check -b passes it, but the reader refuses: {error}'
     return None
@@ -746,17 +752,14 @@ def target_check_bitmaps(path: str) -> Optional[str]:
 def _xenserver_blocks(path: str) -> bool:
     """A fixed disk, or a dynamic one of 2 MiB blocks: libvhd checks the BAT
     in 2 MiB units whatever the header says, so for other block sizes its
-    verdict says nothing about the blocks the reader uses.  Nor for a
-    differencing disk: its data needs its parent, which the reader never
-    follows (it refuses to read one, in one line).
+    verdict says nothing about the blocks the reader uses.  A differencing
+    disk is read through its chain.
     """
     with open(path, 'rb') as handle:
         handle.seek(-512, os.SEEK_END)
         footer = Footer.parse(handle.read(512).ljust(512, b'\0'))
         if footer.disk_type == c.DISK_TYPE_FIXED:
             return True
-        if footer.disk_type == c.DISK_TYPE_DIFFERENCING:
-            return False
         handle.seek(512)
         header = DynamicHeader.parse(handle.read(1024).ljust(1024, b'\0'))
     return header.block_size == c.BLOCK_SIZE

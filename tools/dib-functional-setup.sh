@@ -4,7 +4,8 @@
 # call it.  The host tools diskimage-builder uses for a debian-minimal build
 # (sudo, which DIB calls even as root; debootstrap and the keyrings it
 # verifies with; losetup, kpartx for the vm element's partitions, mkfs.ext4,
-# fstrim), qemu-img, and qemu-system-x86 to boot the result; then this
+# fstrim), qemu-img, qemu-system-x86 to boot the result through SeaBIOS,
+# extlinux to make its file system bootable, pygrub (xen-utils-4.17); then this
 # package, and diskimage-builder with it (requirements.txt), into the
 # virtualenv, so that its vhd-util is the one disk-image-create finds.
 #
@@ -26,7 +27,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     sudo debootstrap debian-archive-keyring gpgv wget ca-certificates \
     e2fsprogs util-linux mount kpartx \
-    qemu-utils qemu-system-x86 >/dev/null
+    qemu-utils qemu-system-x86 extlinux xen-utils-4.17 >/dev/null
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q -e .

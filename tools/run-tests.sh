@@ -9,7 +9,7 @@
 #   REGEX    run only the tests matching (as "stestr run REGEX").
 #
 # The tests judge this package with real tools (qemu-img, sfdisk, mkfs.*,
-# strace, tmux, git).  Run as root, it installs those that are missing with
+# strace, tmux, git, GRUB, extlinux, qemu with SeaBIOS, pygrub and a kernel).  Run as root, it installs those that are missing with
 # apt, and, unless --quick, what the DIB build needs
 # (tools/dib-functional-setup.sh); otherwise it names, in one line, the
 # packages to install.  Then it installs the package and its test and
@@ -28,6 +28,9 @@ declare -A packages=(
     [qemu-img]=qemu-utils [sfdisk]=fdisk [mke2fs]=e2fsprogs
     [mkfs.xfs]=xfsprogs [mkfs.vfat]=dosfstools [mkfs.btrfs]=btrfs-progs
     [strace]=strace [tmux]=tmux [git]=git
+    [grub-mkimage]=grub-pc-bin [extlinux]=extlinux [mcopy]=mtools
+    [qemu-system-x86_64]=qemu-system-x86
+    [/usr/lib/xen-4.17/bin/pygrub]=xen-utils-4.17
 )
 missing=()
 for command in "${!packages[@]}"; do
@@ -35,6 +38,10 @@ for command in "${!packages[@]}"; do
         missing+=("${packages[$command]}")
     fi
 done
+# The firmware boot test boots a Debian kernel from the converted VHD.
+if ! compgen -G '/boot/vmlinuz-*' >/dev/null; then
+    missing+=(linux-image-cloud-amd64)
+fi
 if [ "$(id -u)" = 0 ]; then
     if [ ${#missing[@]} -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive

@@ -187,6 +187,7 @@ INFO_LABELS = (
     ('created', 'created'), ('uuid', 'uuid'), ('block_size', 'block size'),
     ('allocated_blocks', 'allocated blocks'), ('blocks', 'blocks'),
     ('max_size', 'max size'), ('batmap', 'batmap'),
+    ('parent_name', 'parent name'), ('parent_uuid', 'parent uuid'),
 )
 SIZE_KEYS = {'virtual_size', 'file_size', 'data_bytes', 'block_size', 'max_size'}
 
@@ -244,6 +245,9 @@ def _print_info(info: dict[str, object]) -> None:
         elif key == 'batmap':
             value = 'yes' if value else 'no'
         print(shown(f'  {label + ":":18}{value}'))
+    for parent in info.get('chain', ()):  # type: ignore[attr-defined]
+        print(shown(f'  {"parent:":18}{parent["path"]} ({parent["format"]}, '
+                    f'uuid {parent["uuid"]})'))
 
 
 def _check(args: argparse.Namespace) -> int:

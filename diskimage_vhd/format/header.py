@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from diskimage_vhd.format import bat
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.locator import ParentLocator
@@ -10,6 +9,10 @@ from diskimage_vhd.format.locator import parse_locators
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
 from diskimage_vhd.format.structure import Structure
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:  # uuid (and the platform module it loads) costs start-up
+    import uuid as uuidlib
 
 
 @structure
@@ -44,6 +47,11 @@ class DynamicHeader(Structure):
             parent_locators=bytes(192), reserved2=bytes(256))
         header.checksum = header.computed_checksum()
         return header
+
+    @property
+    def parent_uuid(self) -> uuidlib.UUID:
+        import uuid as uuidlib  # here: a conversion needs only the bytes
+        return uuidlib.UUID(bytes=self.parent_unique_id)
 
     @property
     def locators(self) -> list[ParentLocator]:

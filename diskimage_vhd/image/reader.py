@@ -284,8 +284,9 @@ class VhdImage(OpenedInput):
                     f'{second[0]} (offset 0x{second[1]:x})')
 
     def require_standalone(self) -> None:
-        """A differencing disk's data needs its parent, which this package
-        never follows: convert, and so check, refuse it in these words.
+        """A differencing disk's data needs its parent: it is read only
+        through its chain (image/chain.py), never alone as if unwritten
+        sectors were zeros.
         """
         if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
             raise self._refuse('differencing', 'is a differencing disk; its '

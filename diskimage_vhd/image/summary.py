@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+import uuid as uuidlib
 
 from diskimage_vhd.errors import NotAVhdError
 from diskimage_vhd.format import constants as c
@@ -11,12 +12,36 @@ from diskimage_vhd.format import creators
 from diskimage_vhd.format import sizing
 from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.units import blocks_for
+from diskimage_vhd.image.chain import ChainImage
+from diskimage_vhd.image.chain import is_differencing
+from diskimage_vhd.image.parents import decode_parent_name
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
 
 
 def _data_bytes(extents) -> int:
     return sum(end - start for start, end in extents)
+
+
+def _chain_summary(image: VhdImage) -> dict[str, Any]:
+    """The parent the leaf names, and the chain found for it, leaf's parent
+    first; ``data_bytes`` is the flattened disk's.  The chain is opened
+    only to be described, and closed with the leaf left open.
+    """
+    assert image.header is not None
+    chain = ChainImage(VhdImage(image.path, image.size_rule))
+    with chain:
+        return {
+            'parent_name': decode_parent_name(image.footer, image.header),
+            'parent_uuid': str(uuidlib.UUID(
+                bytes=image.header.parent_unique_id)),
+            'chain': [{'path': disk.path,
+                       'format': c.DISK_TYPE_NAMES[disk.footer.disk_type],
+                       'uuid': str(disk.footer.uuid),
+                       'virtual_size': disk.size}
+                      for disk in chain.disks[1:]],
+            'data_bytes': _data_bytes(chain.data_extents()),
+        }
 
 
 def inspect(path: str | os.PathLike,
@@ -46,6 +71,8 @@ def inspect(path: str | os.PathLike,
             'geometry': list(footer.geometry),
             'data_bytes': _data_bytes(image.data_extents()),
         }
+        if is_differencing(image):
+            info.update(_chain_summary(image))
         if image.header is not None:
             info.update({
                 'block_size': image.block_size,

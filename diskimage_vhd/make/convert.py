@@ -20,6 +20,7 @@ from diskimage_vhd.format.shapes import shape_of
 from diskimage_vhd.format import sizing
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.format.units import sector_padded
+from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.make.emit import emit
@@ -118,14 +119,11 @@ def _open_source(path: str, declared: str | None,
             raise
         return RawSource(path), 'raw'
     actual = c.DISK_TYPE_NAMES[image.footer.disk_type]
-    if actual == 'differencing':
-        try:
-            image.require_standalone()
-        finally:
-            image.close()
     if declared not in (None, 'vhd', actual):
         image.close()
         raise VhdError(path, f'is a {actual} VHD, not {declared}')
+    if actual == 'differencing':
+        return open_chain(image), actual
     return image, actual
 
 

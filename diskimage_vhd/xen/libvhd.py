@@ -29,6 +29,7 @@ from diskimage_vhd.format import locate
 from diskimage_vhd.format.locator import is_platform_code
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.format.units import sector_padded
+from diskimage_vhd.image import parents
 from diskimage_vhd.posix.extents import data_extents
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import MAX_OFFSET
@@ -352,24 +353,4 @@ def end_of_data(vhd: Vhd) -> int:
 def decode_parent_name(vhd: Vhd) -> str | None:
     """``vhd_header_decode_parent``: UTF-16 (BE, or any for tap 0.1) to ASCII."""
     assert vhd.header is not None
-    raw = vhd.header.parent_unicode_name
-    encoding = 'utf-16-be'
-    if vhd.footer.is_tapdisk and vhd.footer.creator_version == creators.TAP_0_1:
-        encoding = 'utf-16-le' if raw[:2] == b'\xff\xfe' else 'utf-16-be'
-        if raw[:2] in (b'\xff\xfe', b'\xfe\xff'):
-            raw = raw[2:]
-    return w2u_decode(raw, encoding)
-
-
-def w2u_decode(raw: bytes, encoding: str) -> str | None:
-    """``vhd_w2u_decode_location``: UTF-16 to ASCII (None if it is not),
-    Windows' ``\\`` as ``/`` and a leading drive ``C:`` dropped, so that
-    ``C:\\images\\parent.vhd`` reads as ``/images/parent.vhd``.
-    """
-    try:
-        name = raw.decode(encoding)
-        name.encode('ascii')
-    except (UnicodeDecodeError, UnicodeEncodeError):
-        return None
-    name = name.split('\0', 1)[0].replace('\\', '/')
-    return name[2:] if name[:2] in ('C:', 'c:') else name
+    return parents.decode_parent_name(vhd.footer, vhd.header)

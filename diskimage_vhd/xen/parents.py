@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 
 from diskimage_vhd.format.locator import ParentLocator
 from diskimage_vhd.format.locator import PATH_CODES
-from diskimage_vhd.format.locator import PlatformCode
+from diskimage_vhd.image.parents import candidates
+from diskimage_vhd.image.parents import decode_locator
+from diskimage_vhd.image.parents import unusable
 from diskimage_vhd.xen import libvhd
 
 
@@ -35,28 +36,7 @@ def read_locator(vhd: libvhd.Vhd, locator: ParentLocator) -> str | None:
         raw = libvhd.vhd_read(vhd.fd, size, locator.data_offset)
     except libvhd.LibvhdError:
         return None
-    raw = raw[:locator.data_length]
-    try:
-        if locator.code == PlatformCode.MACX:
-            text = raw.decode('ascii')
-            if not text.startswith('file://'):
-                return None
-            name = text[len('file://'):]
-        else:
-            return libvhd.w2u_decode(raw, 'utf-16-le')
-    except (UnicodeDecodeError, UnicodeEncodeError):
-        return None
-    return name.split('\0', 1)[0]
-
-
-def _usable(path: str) -> bool:
-    """A readable regular file or block device: nothing else is opened."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return ((stat.S_ISREG(mode) or stat.S_ISBLK(mode))
-            and os.access(path, os.R_OK))
+    return decode_locator(locator.code, raw[:locator.data_length])
 
 
 def find_parent(child: str, parent: str) -> str:
@@ -66,11 +46,8 @@ def find_parent(child: str, parent: str) -> str:
     a regular file or a block device (ENOENT, as libvhd says of a path it
     cannot use).
     """
-    candidates = [parent] if parent.startswith('/') else []
-    candidates.append(os.path.join(os.path.dirname(os.path.realpath(child)),
-                                   parent))
-    for location in candidates:
-        if not _usable(location):
+    for location in candidates(child, parent):
+        if unusable(location) is not None:
             continue
         if os.path.samefile(location, child):
             raise ParentNotFound(errno.ELOOP)

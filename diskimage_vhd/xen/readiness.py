@@ -89,8 +89,8 @@ def footer_findings(footer: Footer, batmap_present: bool | None,
     if footer.disk_type == c.DISK_TYPE_DIFFERENCING:
         add(Level.PROBLEM, 'has-parent',
             'differencing disk: it needs its parent; XenServer imports '
-            'standalone disks', 'flatten the chain ("qemu-img convert -O raw"'
-            ') and convert the result with "diskimage-vhd convert"')
+            'standalone disks', 'flatten the chain into one disk with '
+            '"diskimage-vhd convert CHILD OUT", its parents beside it')
     if footer.hidden:
         add(Level.PROBLEM, 'hidden',
             'hidden flag set: the os-xenapi import plugin refuses a hidden '
@@ -113,7 +113,9 @@ def footer_findings(footer: Footer, batmap_present: bool | None,
         add(Level.PROBLEM, 'too-large',
             f'virtual size {footer.current_size} bytes is beyond '
             'the 2040 GiB a VHD may hold', 'XenServer (sm MAX_VHD_SIZE) '
-            'refuses it: make the image smaller')
+            'refuses it: make the image smaller, or import it into XCP-ng '
+            '8.3 as a QCOW2 VDI, which holds larger disks (qemu-img convert '
+            '-O qcow2)')
     elif footer.current_size > LARGE_VIRTUAL_SIZE:
         add(Level.WARNING, 'over-1tib',
             f'virtual size {footer.current_size} bytes is over 1 TiB: '

@@ -25,8 +25,10 @@ from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.sizes import plural
 from diskimage_vhd.xen import azure
+from diskimage_vhd.xen.bootrule import boot_findings
 from diskimage_vhd.xen.check import check
 from diskimage_vhd.xen.check import CheckReport
+from diskimage_vhd.xen import importers
 from diskimage_vhd.xen import rackspace
 from diskimage_vhd.xen.rackspace import GIB
 from diskimage_vhd.xen.readiness import Finding
@@ -121,6 +123,8 @@ def assess(path: str | os.PathLike, target: str,
         batmap = image.batmap_header is not None
         findings += footer_findings(footer, batmap if image.is_dynamic
                                     else None, now)
+        findings += importers.stream_findings(image)
+        findings += boot_findings(image, target)
         if target == 'rackspace':
             findings += rackspace.disk_findings(image)
             auto = rackspace.auto_disk_config(image)
@@ -133,7 +137,11 @@ def assess(path: str | os.PathLike, target: str,
             findings.append(auto.finding())
     if target == 'rackspace':
         findings += rackspace.upload_findings(os.path.getsize(path))
+        findings += importers.rackspace_findings(footer.current_size)
+        properties.update(importers.RACKSPACE_PROPERTIES)
     findings.append(properties_note(properties))
+    if target == 'xenserver':
+        findings.append(importers.vdi_import_note(footer.current_size))
     return Readiness(target, report, _worst_first(findings), properties)
 
 

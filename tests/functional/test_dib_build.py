@@ -4,7 +4,13 @@
 runs once for the class, with this package's ``vhd-util`` first on PATH, as
 a user gets it after ``pip install .`` in a checkout.  The tests then check
 what DIB wrote: a valid, sparse XenServer VHD with the raw image's exact
-content, that boots under qemu (TCG) to a login prompt.  A second, quick
+content, that boots under qemu (TCG) to a login prompt.  That image is
+partitionless, with no boot loader (the documented ``vm`` recipe needs
+device-mapper, which a sandbox often lacks): the readiness check refuses
+it, and the tests assemble from its file system the disk ``vm`` would
+give, one MBR partition with GRUB 2 (a loop device at the partition's
+offset, no device-mapper), convert that, and boot the VHD through SeaBIOS
+and through the kernel pygrub extracts.  A second, quick
 class runs DIB with an unpatched vhd-util first on PATH and expects the
 xenserver-vhd element to stop the build within seconds.
 
@@ -32,6 +38,7 @@ from typing import Dict, List, Optional
 import unittest
 
 from diskimage_vhd import dib
+from tests import bootable
 from tests.unit.elements.test_xenserver_vhd_hooks import INSTALL_HINT
 
 BUILD_TIMEOUT = 45 * 60
@@ -43,7 +50,22 @@ MIB = 1024 * 1024
 VENV_BIN = os.path.dirname(sys.executable)
 SEARCH_PATH = VENV_BIN + os.pathsep + os.environ.get('PATH', '/usr/bin:/bin')
 ELEMENTS = ['debian-minimal', 'baremetal', 'xenserver-vhd']
+# The documented recipe for a disk XenServer boots; it needs device-mapper.
+BOOTABLE_ELEMENTS = ['debian-minimal', 'vm', 'xenserver-vhd']
 LOGIN = re.compile(rb'^\S+ login: *$', re.M)
+PYGRUB = '/usr/lib/xen-4.17/bin/pygrub'
+# The grub.cfg the bootloader element would write, in short: the marker
+# on the serial console, then DIB's kernel on its root file system.
+GRUB_CFG = """serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+echo %(marker)s
+set timeout=0
+menuentry "debian" {
+    linux /boot/vmlinuz-%(version)s root=UUID=%(uuid)s ro console=ttyS0
+    initrd /boot/initrd.img-%(version)s
+}
+"""
 
 
 def _which(command: str) -> Optional[str]:
@@ -157,8 +179,9 @@ class DibBuildTest(unittest.TestCase):
         cls.image = cls.out / 'image'
         cls.log = cls.tmp / 'build.log'
         env = _build_env()
-        # vhd-util convert checks the VHD for Rackspace and says so in the log.
-        env['DIB_VHD_TARGET'] = 'rackspace'
+        # The partitionless image has no boot loader: the check at the end
+        # would refuse it (the tests check it afterwards, with the command).
+        env['DIB_VHD_TARGET'] = 'none'
         cmd = [_which('disk-image-create'), '-t', 'raw,vhd',
                '-o', str(cls.image)] + ELEMENTS
         start = time.monotonic()
@@ -190,11 +213,12 @@ class DibBuildTest(unittest.TestCase):
         self.assertTrue(path.is_file(), '%s was not written' % path.name)
         return path
 
-    def run_tool(self, *cmd: str) -> subprocess.CompletedProcess:
-        tool = _which(cmd[0])
+    def run_tool(self, *cmd: str, stdin: Optional[str] = None
+                 ) -> subprocess.CompletedProcess:
+        tool = _which(cmd[0]) or shutil.which(cmd[0], path='/usr/sbin:/sbin')
         self.assertIsNotNone(tool, '%s is not installed' % cmd[0])
         return subprocess.run([tool] + list(cmd[1:]), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT,
+                              stderr=subprocess.STDOUT, input=stdin,
                               universal_newlines=True, timeout=600)
 
     def test_outputs_and_no_leftovers(self) -> None:
@@ -220,31 +244,24 @@ class DibBuildTest(unittest.TestCase):
         self.assertEqual(res.returncode, 0, res.stdout)
         self.assertIn('%s is valid' % vhd, res.stdout)
 
-    def test_build_log_reports_readiness(self) -> None:
-        """vhd-util convert checked the VHD for DIB_VHD_TARGET=rackspace.
+    def test_readiness_refuses_the_partitionless_image(self) -> None:
+        """No boot loader: the element warned, the check refuses the VHD.
 
-        DIB's image is partitionless (ext4 on the whole disk): nova cannot
-        grow it, so a warning says why and auto_disk_config is False.
+        nova cannot grow it either, so a warning says why and
+        auto_disk_config is False.
         """
         log = self.log.read_text(errors='replace')
-        self.assertRegex(log, r'vhd-util: checking \S+ for import into '
-                              r'rackspace')
-        self.assertRegex(log, r'vhd-util: warning: the root disk will not '
-                              r'grow with the flavour: the disk has no '
-                              r'partition table \(the ext4 file system '
-                              r'fills it\).*\[partitions-not-resizable\]')
-        self.assertRegex(log, r'vhd-util: note: upload with the image '
-                              r'properties .*auto_disk_config=False')
-        self.assertNotIn('vhd-util: problem:', log)
-        self.assertRegex(log, r'vhd-util: \S+ is ready for rackspace, with '
-                              r'1 warning')
-        # The command agrees on the artefact itself.
+        self.assertRegex(log, r'WARNING: xenserver-vhd: the image has no '
+                              r'boot loader .*Add the "vm" element')
         vhd = self.artefact('.vhd')
         res = self.run_tool('diskimage-vhd', 'check', '--for', 'rackspace',
                             '--json', str(vhd))
-        self.assertEqual(res.returncode, 0, res.stdout)
+        self.assertEqual(res.returncode, 22, res.stdout)
         report = json.loads(res.stdout)
-        self.assertIs(report['ready'], True)
+        self.assertIs(report['ready'], False)
+        self.assertEqual([p['code'] for p in report['problems']],
+                         ['no-boot-loader'])
+        self.assertIn('ext4 on the disk', report['problems'][0]['message'])
         self.assertEqual([w['code'] for w in report['warnings']],
                          ['partitions-not-resizable'])
         gib = 1024 ** 3
@@ -252,6 +269,90 @@ class DibBuildTest(unittest.TestCase):
             'disk_format': 'vhd', 'container_format': 'ovf',
             'auto_disk_config': 'False',
             'min_disk': -(-self.artefact('.raw').stat().st_size // gib)})
+
+    def bootable_vhd(self) -> Path:
+        """The disk ``vm`` gives, from DIB's file system: partition 1 at
+        1 MiB holding it, GRUB 2 in the MBR and the gap after it, and a
+        grub.cfg naming DIB's kernel; converted and judged ready.
+        """
+        cached = self.tmp / 'bootable.vhd'
+        if cached.exists():
+            return cached
+        fs = self.artefact('.raw')
+        disk = self.tmp / 'bootable.raw'
+        size = fs.stat().st_size
+        with open(disk, 'wb') as handle:
+            handle.truncate(MIB + size)
+        res = self.run_tool('sfdisk', '-q', '--no-reread', '--no-tell-kernel',
+                            str(disk), stdin='label: dos\nstart=2048, '
+                            'type=83, bootable\n')
+        self.assertEqual(res.returncode, 0, res.stdout)
+        res = self.run_tool('dd', 'if=%s' % fs, 'of=%s' % disk, 'bs=1M',
+                            'seek=1', 'conv=notrunc,sparse', 'status=none')
+        self.assertEqual(res.returncode, 0, res.stdout)
+        uuid = self.run_tool('blkid', '-p', '-o', 'value', '-s', 'UUID',
+                             str(fs)).stdout.strip()
+        self.assertTrue(uuid, 'no file system UUID in the DIB image')
+        device = self.run_tool('losetup', '--find', '--show', '--offset',
+                               str(MIB), str(disk)).stdout.strip()
+        mountpoint = self.tmp / 'mnt'
+        mountpoint.mkdir()
+        try:
+            res = self.run_tool('mount', device, str(mountpoint))
+            self.assertEqual(res.returncode, 0, res.stdout)
+            try:
+                kernels = sorted((mountpoint / 'boot').glob('vmlinuz-*'))
+                self.assertTrue(kernels, 'no kernel in the image\'s /boot')
+                version = kernels[-1].name[len('vmlinuz-'):]
+                grub = mountpoint / 'boot' / 'grub'
+                grub.mkdir(parents=True, exist_ok=True)
+                (grub / 'grub.cfg').write_text(GRUB_CFG % {
+                    'marker': bootable.MARKER, 'version': version,
+                    'uuid': uuid})
+            finally:
+                self.run_tool('umount', str(mountpoint))
+        finally:
+            self.run_tool('losetup', '-d', device)
+        bootable.grub_bios(self, str(disk))
+        vhd = self.tmp / 'bootable.vhd'
+        res = self.run_tool('diskimage-vhd', 'convert', '--for', 'rackspace',
+                            str(disk), str(vhd))
+        self.assertEqual(res.returncode, 0, res.stdout)
+        self.assertRegex(res.stdout, r'note: boots through BIOS: GRUB 2 in '
+                                     r'the MBR.*; PV: pygrub reads '
+                                     r'/boot/grub/grub.cfg on partition 1')
+        disk.unlink()
+        return vhd
+
+    def test_assembled_disk_boots_through_seabios(self) -> None:
+        """SeaBIOS starts GRUB from the VHD, which boots DIB's system."""
+        vhd = self.bootable_vhd()
+        console = self.boot_to_login([
+            '-drive', 'file=%s,format=vpc,if=virtio,snapshot=on' % vhd])
+        self.assertIn(bootable.MARKER, console)
+
+    def test_assembled_disk_boots_through_pygrub(self) -> None:
+        """pygrub extracts kernel, initrd and arguments; they boot it."""
+        vhd = self.bootable_vhd()
+        raw = self.tmp / 'tapdisk.raw'  # the disk as tapdisk shows it
+        res = self.run_tool('qemu-img', 'convert', '-f', 'vpc', '-O', 'raw',
+                            str(vhd), str(raw))
+        self.assertEqual(res.returncode, 0, res.stdout)
+        folder = self.tmp / 'pygrub'
+        folder.mkdir(exist_ok=True)
+        res = subprocess.run(
+            [PYGRUB, '-q', '--output-format=simple',
+             '--output-directory=%s' % folder, str(raw)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            universal_newlines=True, timeout=600)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        raw.unlink()
+        told = dict(line.split(' ', 1) for line in res.stdout.splitlines()
+                    if ' ' in line)
+        self.boot_to_login([
+            '-kernel', told['kernel'], '-initrd', told['ramdisk'],
+            '-append', told['args'].strip(),
+            '-drive', 'file=%s,format=vpc,if=virtio,snapshot=on' % vhd])
 
     def test_azure_disk_from_the_same_build(self) -> None:
         """DIB_VHD_TARGET=azure on this build's image: DIB's own ``-t vhd``
@@ -319,18 +420,24 @@ class DibBuildTest(unittest.TestCase):
     def test_vhd_boots_to_login(self) -> None:
         """The kernel and initrd DIB extracted boot the VHD on virtio."""
         vhd = self.artefact('.vhd')
+        console = self.boot_to_login([
+            '-kernel', str(self.artefact('.vmlinuz')),
+            '-initrd', str(self.artefact('.initrd')),
+            '-append', 'root=/dev/vda ro console=ttyS0',
+            # snapshot=on: guest writes go to a temporary overlay, so the
+            # image under test is not changed by booting it.
+            '-drive', 'file=%s,format=vpc,if=virtio,snapshot=on' % vhd])
+        self.assertRegex(console, r'virtio_blk \S+: \[vda\]')
+
+    def boot_to_login(self, args: List[str]) -> str:
+        """qemu (TCG) with ``args`` until a login prompt; the console."""
         serial = self.tmp / 'serial.log'
         serial.write_bytes(b'')
         qemu = _which('qemu-system-x86_64')
         self.assertIsNotNone(qemu, 'qemu-system-x86_64 is not installed')
         cmd: List[str] = [
             qemu, '-accel', 'tcg', '-m', '1024', '-nographic', '-no-reboot',
-            '-kernel', str(self.artefact('.vmlinuz')),
-            '-initrd', str(self.artefact('.initrd')),
-            '-append', 'root=/dev/vda ro console=ttyS0',
-            # snapshot=on: guest writes go to a temporary overlay, so the
-            # image under test is not changed by booting it.
-            '-drive', 'file=%s,format=vpc,if=virtio,snapshot=on' % vhd,
+            *args,
             '-nic', 'none', '-monitor', 'none', '-serial', 'file:%s' % serial,
         ]
         start = time.monotonic()
@@ -359,9 +466,9 @@ class DibBuildTest(unittest.TestCase):
         self.assertTrue(booted, 'no login prompt on the serial console after '
                         '%.0f s (qemu: %s); console ends:\n%s'
                         % (seconds, out.decode(errors='replace').strip(), tail))
-        self.assertRegex(console, r'virtio_blk \S+: \[vda\]')
         sys.stderr.write('build %.0f s, TCG boot to login %.0f s\n'
                          % (self.build_seconds, seconds))
+        return console
 
 
 if __name__ == '__main__':

@@ -151,10 +151,13 @@ def _check_readable(run: CheckRun, size_rule: str) -> int:
     """The reader's refusals, in its words (``info`` and ``convert`` say
     the same); else the disk's size as they read it.
     """
+    from diskimage_vhd.image.chain import is_differencing
+    from diskimage_vhd.image.chain import open_chain
     from diskimage_vhd.image.reader import VhdImage
     try:
         with VhdImage(run.path, size_rule) as image:
-            image.require_standalone()
+            if is_differencing(image):
+                open_chain(image).close()  # closes image too; twice is fine
             return image.size
     except InvalidVhdError as error:
         raise ProblemFound(Problem(

@@ -26,6 +26,7 @@ from diskimage_vhd import dib
 ELEMENT = Path(dib.elements_path()) / 'xenserver-vhd'
 PV_HOOK = ELEMENT / 'finalise.d' / '60-xenserver-vhd-pv-drivers'
 CHECK_HOOK = ELEMENT / 'root.d' / '01-xenserver-vhd-check-vhd-util'
+BOOT_HOOK = ELEMENT / 'finalise.d' / '90-xenserver-vhd-boot-loader'
 
 # What the build-stopping error tells a user to run: a command that works
 # before the package is on PyPI.
@@ -318,6 +319,36 @@ class PvDriversHookTest(_HookTestCase):
         self.assertEqual(res.returncode, 0, res.stdout)
         self.assertIn('no kernel installed', res.stdout)
         self.assertEqual(self.calls(), [])
+
+
+class BootLoaderHookTest(_HookTestCase):
+    """finalise.d/90-xenserver-vhd-boot-loader: a warning, never a failure."""
+
+    def run_boot(self, *files: str) -> subprocess.CompletedProcess:
+        root = self.tmp / 'root'
+        (root / 'boot').mkdir(parents=True)
+        for name in files:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text('x')
+        return self.run_hook(BOOT_HOOK, {'XENSERVER_VHD_ROOT': str(root)})
+
+    def test_no_boot_loader_warns_naming_the_element(self) -> None:
+        res = self.run_boot('boot/vmlinuz-6.1.0-1-amd64')
+        self.assertEqual(res.returncode, 0, res.stdout)
+        self.assertRegex(res.stdout, r'^WARNING: xenserver-vhd: the image '
+                                     r'has no boot loader .*Add the "vm" '
+                                     r'element')
+        self.assertEqual(len(res.stdout.splitlines()), 1)
+
+    def test_each_boot_loader_is_found(self) -> None:
+        for config in ('boot/grub/grub.cfg', 'boot/extlinux/extlinux.conf',
+                       'boot/efi/EFI/BOOT/BOOTX64.EFI'):
+            with self.subTest(config=config):
+                shutil.rmtree(self.tmp / 'root', ignore_errors=True)
+                res = self.run_boot(config)
+                self.assertEqual(res.returncode, 0, res.stdout)
+                self.assertEqual(res.stdout.strip(), 'xenserver-vhd: boot '
+                                 f'loader found: /{config}')
 
 
 FAKE_DISKIMAGE_VHD = """\

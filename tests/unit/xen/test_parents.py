@@ -64,20 +64,20 @@ class ParentTest(base.TempDirTestCase):
         self.assertTrue(report.valid, report.error)
         self.assertIn(self.parent, _OPENED)
 
-    def test_check_and_convert_agree_a_differencing_disk_cannot_be_read(
-            self) -> None:
-        """vhd-util check calls the chain valid; this package never follows
-        a parent, so its check says what convert says.
+    def test_check_and_convert_agree_a_chain_is_read(self) -> None:
+        """vhd-util check calls the chain valid; this package reads it
+        through its parent, so its check and convert agree.
         """
         child = make_child(self.path('child.vhd'), 'parent.vhd',
                            './parent.vhd', self.parent_uuid)
-        words = 'is a differencing disk; its parent chain cannot be read'
         report = check(child)
-        self.assertEqual(report.error, words)
-        self.assertEqual(report.problem.code, 'unreadable-differencing')
+        self.assertIsNone(report.error)
+        convert(child, self.path('out.vhd'))
+        os.unlink(self.parent)
+        self.assertEqual(check(child).problem.code, 'parent-unresolved')
         with self.assertRaises(InvalidVhdError) as refused:
-            convert(child, self.path('out.vhd'))
-        self.assertEqual(refused.exception.problem, words)
+            convert(child, self.path('out2.vhd'))
+        self.assertEqual(refused.exception.kind, 'parent-missing')
 
     def test_a_fifo_named_as_parent_is_never_opened(self) -> None:
         fifo = self.path('pipe')

@@ -16,9 +16,11 @@ from diskimage_vhd import assess
 from diskimage_vhd import convert
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.xen import bootrule
 from diskimage_vhd.xen.readiness import Level
 from diskimage_vhd.xen.targets import Readiness
 from tests import base
+from tests import bootable
 from tests import disks
 from tests.disks import MiB
 
@@ -30,6 +32,11 @@ NEW_KEYS = {'target', 'ready', 'problems', 'notes', 'image_properties'}
 
 def codes(readiness: Readiness, level: Level) -> List[str]:
     return [f.code for f in readiness.findings if f.level is level]
+
+
+def not_boot(found: List[str]) -> List[str]:
+    """The codes of every rule but the boot rule."""
+    return [code for code in found if code not in bootrule.CODES]
 
 
 def edit_footers(path: str, **fields) -> None:
@@ -51,8 +58,13 @@ def edit_footers(path: str, **fields) -> None:
 class ReadinessTestCase(base.TempDirTestCase):
 
     def one_partition(self, kind: str = 'ext4', label: str = 'dos') -> str:
-        """The disk nova can grow: partition 1 holding ``kind``."""
-        return disks.layout(self, self.path(f'{kind}.raw'), label, (kind,))
+        """The disk nova can grow: partition 1 holding ``kind`` (and GRUB
+        in the gap after an MBR, so that the firmware can start it).
+        """
+        raw = disks.layout(self, self.path(f'{kind}.raw'), label, (kind,))
+        if label == 'dos':
+            bootable.grub_bios(self, raw)
+        return raw
 
     def vhd(self, raw: str, **options) -> str:
         out = os.path.splitext(raw)[0] + '.' + options.get(
@@ -76,14 +88,16 @@ class TestReady(ReadinessTestCase):
         vhd = self.vhd(self.one_partition())
         xen = assess(vhd, 'xenserver')
         self.assertTrue(xen.ready)
-        self.assertEqual([f.code for f in xen.findings], ['image-properties'])
+        self.assertEqual([f.code for f in xen.findings],
+                         ['boot-path', 'image-properties', 'vdi-import'])
         self.assertEqual(xen.image_properties, {
             'disk_format': 'vhd', 'container_format': 'ovf', 'min_disk': 1})
         rack = assess(vhd, 'rackspace')
         self.assertTrue(rack.ready)
         self.assertEqual(codes(rack, Level.WARNING), [])
         # Far below 10 GiB: every flavour takes it, no physical-size note.
-        self.assertEqual(codes(rack, Level.NOTE), ['image-properties'])
+        self.assertEqual(codes(rack, Level.NOTE),
+                         ['boot-path', 'image-properties'])
         self.assertEqual(rack.image_properties['auto_disk_config'], 'True')
         # The command: today's keys, the new ones, objects with codes.
         report = self.json_for(vhd, 'rackspace', 0)
@@ -93,16 +107,19 @@ class TestReady(ReadinessTestCase):
         self.assertEqual(report['problems'], [])
         self.assertEqual(report['warnings'], [])
         self.assertEqual([n['code'] for n in report['notes']],
-                         ['image-properties'])
+                         ['boot-path', 'image-properties'])
         self.assertEqual(report['image_properties'], {
             'disk_format': 'vhd', 'container_format': 'ovf', 'min_disk': 1,
-            'auto_disk_config': 'True'})
+            'auto_disk_config': 'True', 'vm_mode': 'hvm',
+            'img_config_drive': 'mandatory'})
         text = self.check_for(vhd, 'xenserver')
         self.assertEqual(text.returncode, 0, text.stderr)
         self.assertEqual(text.stdout.splitlines()[-1],
                          f'{vhd} is ready for xenserver')
-        self.assertTrue(text.stdout.startswith('note: upload with the image '
-                                               'properties disk_format=vhd'))
+        self.assertTrue(text.stdout.startswith('note: boots through BIOS: '
+                                               'GRUB 2 in the MBR'))
+        self.assertIn('note: upload with the image properties '
+                      'disk_format=vhd', text.stdout)
 
     def test_ext3_in_a_gpt_partition_grows_too(self) -> None:
         rack = assess(self.vhd(self.one_partition('ext3', 'gpt')), 'rackspace')
@@ -118,16 +135,18 @@ class TestPartitionRules(ReadinessTestCase):
     """nova's _auto_configure_disk: one partition, numbered 1, ext3/4."""
 
     def assertNotResizable(self, raw: str, reason: str) -> None:
+        # These disks have no boot loader: the boot rule's findings are
+        # tested in test_boot_rule and set aside here.
         rack = assess(self.vhd(raw), 'rackspace')
-        self.assertTrue(rack.ready)
+        self.assertEqual(not_boot(codes(rack, Level.PROBLEM)), [])
         self.assertEqual(rack.image_properties['auto_disk_config'], 'False')
-        self.assertEqual(codes(rack, Level.WARNING),
+        self.assertEqual(not_boot(codes(rack, Level.WARNING)),
                          ['partitions-not-resizable'])
         self.assertIn(reason, rack.warnings[0].message)
         self.assertIn('auto_disk_config=False', rack.warnings[0].text)
         # xenserver does not judge partitions.
-        self.assertEqual(codes(assess(self.vhd(raw), 'xenserver'),
-                               Level.WARNING), [])
+        self.assertEqual(not_boot(codes(assess(self.vhd(raw), 'xenserver'),
+                                        Level.WARNING)), [])
 
     def test_no_partition_table(self) -> None:
         raw = base.make_raw(self.path('whole.raw'), 40 * MiB)
@@ -155,7 +174,8 @@ class TestPartitionRules(ReadinessTestCase):
         self.assertNotResizable(raw, 'the only partition is numbered 2, not 1')
 
     def test_command_reports_the_reason(self) -> None:
-        raw = disks.layout(self, self.path('two.raw'), 'gpt', ('ext4', 'ext4'))
+        raw = disks.layout(self, self.path('two.raw'), 'dos', ('ext4', 'ext4'))
+        bootable.grub_bios(self, raw)
         report = self.json_for(self.vhd(raw), 'rackspace', 0)
         self.assertEqual(report['image_properties']['auto_disk_config'],
                          'False')
@@ -276,7 +296,8 @@ class TestXenServerRules(ReadinessTestCase):
     def test_too_large_and_over_one_tib(self) -> None:
         tib = self.vhd(base.make_raw(self.path('tib.raw'), 1024 ** 4 + 2 * MiB))
         readiness = assess(tib, 'xenserver')
-        self.assertTrue(readiness.ready)
+        # All zeros: the boot rule's empty-disk, set aside here.
+        self.assertEqual(codes(readiness, Level.PROBLEM), ['empty-disk'])
         self.assertEqual(codes(readiness, Level.WARNING), ['over-1tib'])
         edit_footers(tib, current_size=2041 * GIB, original_size=2041 * GIB)
         readiness = self.assertProblem(tib, 'too-large')
@@ -395,11 +416,13 @@ class TestDibTarget(ReadinessTestCase):
         self.assertEqual(result.stderr.splitlines()[-1],
                          f'vhd-util: {raw}.vhd is ready for xenserver')
 
-    def test_rackspace_reports_partitionless_disk(self) -> None:
+    def test_rackspace_refuses_partitionless_disk(self) -> None:
         raw = base.make_raw(self.path('whole.raw'), 40 * MiB)
         disks.put_filesystem(self, raw, 0, 40 * MiB, 'ext4')
         result = self.dib_convert(raw, 'rackspace')
-        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.returncode, 22, result.stderr)
+        self.assertRegex(result.stderr, r'vhd-util: problem: .*no boot '
+                                        r'loader.*\[no-boot-loader\]')
         self.assertRegex(result.stderr, r'vhd-util: warning: the root disk '
                                         r'will not grow .*no partition table'
                                         r'.*\[partitions-not-resizable\]')
