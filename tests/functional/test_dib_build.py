@@ -267,7 +267,8 @@ class DibBuildTest(unittest.TestCase):
         gib = 1024 ** 3
         self.assertEqual(report['image_properties'], {
             'disk_format': 'vhd', 'container_format': 'ovf',
-            'auto_disk_config': 'False',
+            'auto_disk_config': 'False', 'vm_mode': 'hvm',
+            'img_config_drive': 'mandatory',
             'min_disk': -(-self.artefact('.raw').stat().st_size // gib)})
 
     def bootable_vhd(self) -> Path:
