@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import gc
 import signal
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.console.progress import break_line
 from diskimage_vhd.console import startup
@@ -15,7 +16,6 @@ from diskimage_vhd.errors import EXIT_TERMINATED
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import outcome
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from types import FrameType
     from typing import Any
