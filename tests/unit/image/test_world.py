@@ -25,9 +25,13 @@ from tests import base
 from tests.unit.test_crash_safety import DISKIMAGE_VHD
 
 WORLD = os.path.join(base.REPO_ROOT, 'tests', 'fixtures', 'world')
-# Creators qemu reads by their current size as they stand; the others'
-# reference is qemu's reading of the disk before it was re-stamped.
-QEMU_READS_AS_IS = ('qemu-', 'xo-', 'vpc-within-')
+# Disks qemu reads as they stand; the others' reference is qemu's reading
+# of the disk before it was re-stamped (or, for win8-child.vhd, of its
+# parent: qemu's vpc driver reads no parent).  qemu 7.2 reads vbox-40m.vhd
+# only to its geometry, 33280 bytes short: qemu-img compare holds the rest
+# of ours to zeros.
+QEMU_READS_AS_IS = ('qemu-', 'xo-', 'vpc-within-', 'win8.vhd', 'xapi-',
+                    'vbox-40m')
 # Differencing disks: their text only (their parents are not kept).
 CHILDREN = ['windows-parent.vhd']
 
@@ -83,7 +87,7 @@ class WorldCorpusTest(base.TempDirTestCase):
     def test_the_corpus_is_all_there(self) -> None:
         names = sorted(n for n in os.listdir(WORLD) if n.endswith('.vhd'))
         self.assertEqual(names, sorted([*self.disks, *CHILDREN]))
-        self.assertGreaterEqual(len(names), 10)
+        self.assertGreaterEqual(len(names), 14)
 
     def test_every_byte_inside_the_size_is_read(self) -> None:
         for name, (size, digest) in self.disks.items():
@@ -180,6 +184,13 @@ class SizeRuleTest(base.TempDirTestCase):
     def test_a_fixed_disk_with_data_past_the_geometry(self) -> None:
         self.assertEqual(self.size('wa-fixed-past-chs.vhd', sizing.AUTO),
                          8 * base.MiB + 1536)
+
+    def test_a_real_virtualbox_disk_keeps_its_current_size(self) -> None:
+        # VirtualBox 4.3 wrote a geometry (963/5/17) short of the size.
+        self.assertEqual(self.size('vbox-40m.vhd', sizing.AUTO),
+                         40 * base.MiB)
+        self.assertEqual(self.size('vbox-40m.vhd', sizing.GEOMETRY),
+                         41909760)
 
     def test_the_commands_take_the_rule(self) -> None:
         path = os.path.join(WORLD, 'dutl-past-chs.vhd')
