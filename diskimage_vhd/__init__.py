@@ -10,7 +10,10 @@ file made on demand, for uploaders) write no file at all.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+# Not from typing: the package runs before each command's first line, which
+# is where SIGINT gets its default action back (guarantees.rst), so it
+# imports nothing at all.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 

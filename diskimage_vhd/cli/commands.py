@@ -8,6 +8,7 @@ import argparse  # noqa: H306
 from collections.abc import Sequence
 import functools
 import sys
+from typing import TYPE_CHECKING
 
 from diskimage_vhd import check
 from diskimage_vhd.cli import measure as measure_cli
@@ -32,7 +33,6 @@ from diskimage_vhd.sizes import format_size
 from diskimage_vhd.sizes import plural
 from diskimage_vhd.version import version_string
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import TextIO
 
@@ -71,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                     '(creator tap 1.3, batmap 1.2), holding only the 2 MiB '
                     'blocks that have data. A VHD source (from any writer, '
                     'qemu-img included) is detected and re-laid the same way. '
-                    'DESTINATION appears only when complete.')
+                    'DESTINATION appears only when complete, even if the '
+                    'process is killed; --sync also makes it survive a '
+                    'power cut.')
     conv.add_argument('source', metavar='SOURCE')
     conv.add_argument('destination', metavar='DESTINATION',
                       help='the file to write, or - for standard output '
@@ -88,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
                       help='disk UUID (default: random; derived from the '
                            'content when SOURCE_DATE_EPOCH is set)')
     outputs.add_arguments(conv)
+    conv.add_argument('--sync', action='store_true',
+                      help='flush the output (and its directory) to the disk '
+                           'before it appears, so it survives a power cut; '
+                           'slower (default: as qemu-img and cp, no flush)')
     conv.add_argument('-q', '--quiet', action='store_true',
                       help='print nothing but errors')
 
@@ -148,7 +154,7 @@ def _convert(args: argparse.Namespace) -> int:
                    timestamp=args.timestamp, unique_id=unique_id,
                    progress=report if progress else None,
                    notify=None if args.quiet else _warn,
-                   checksums=sorted(files))
+                   checksums=sorted(files), sync=args.sync)
     if args.destination == STDOUT_NAME:
         result = outputs.to_stdout(args, files, **options)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.console.shown import shown
 from diskimage_vhd.errors import UsageError
@@ -14,7 +15,6 @@ from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd import sizes
 from diskimage_vhd.sizes import format_size
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import UsageError
@@ -17,7 +18,6 @@ from diskimage_vhd.make.emit import STDOUT_NAME
 from diskimage_vhd.make import sidecars
 from diskimage_vhd.posix import guard
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
@@ -78,5 +78,5 @@ def to_stdout(args: argparse.Namespace, files: sidecars.Sidecars,
     from diskimage_vhd.make.stream import stream  # only streams need it
     result = stream(args.source, fd, **options)
     sidecars.write_sidecars(files, result.checksums, STDOUT_NAME,
-                            options.get('notify'))
+                            options.get('notify'), options.get('sync', False))
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import gc
 import signal
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.console.progress import break_line
 from diskimage_vhd.console import startup
@@ -15,9 +16,9 @@ from diskimage_vhd.errors import EXIT_TERMINATED
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import outcome
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from types import FrameType
+    from typing import Any
 
 
 class Terminated(BaseException):
@@ -30,8 +31,21 @@ class Terminated(BaseException):
     """
 
 
-def _raise_terminated(signum: int, frame: object) -> NoReturn:
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    if frame is not None and _in_import_lock_callback(frame):
+        # Python prints and drops an exception raised in a weakref
+        # callback ("Exception ignored in ... cb"): the signal would be
+        # lost and a traceback shown.  Come back a moment later instead.
+        signal.signal(signal.SIGALRM, _raise_terminated)
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        return
     raise Terminated()
+
+
+def _in_import_lock_callback(frame: FrameType) -> bool:
+    """Whether ``frame`` is importlib's module-lock weakref callback."""
+    code = frame.f_code
+    return code.co_name == 'cb' and 'importlib' in code.co_filename
 
 
 def run_command(prog: str, body: Callable[[Sequence[str] | None], int],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from diskimage_vhd.format import bat
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.locator import ParentLocator
@@ -10,7 +12,6 @@ from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
 from diskimage_vhd.format.structure import Structure
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:  # uuid (and the platform module it loads) costs start-up
     import uuid as uuidlib
 

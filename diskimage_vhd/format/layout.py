@@ -8,13 +8,13 @@ writer); ``DynamicLayout`` is the one libvhd, and so this package, writes.
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import bat
 from diskimage_vhd.format.batmap import map_sectors
 from diskimage_vhd.format.bitmap import sector_bitmap_bytes
 from diskimage_vhd.format import constants as c
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from diskimage_vhd.format.footer import Footer
     from diskimage_vhd.format.header import DynamicHeader

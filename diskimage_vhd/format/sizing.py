@@ -14,10 +14,10 @@ disk is bigger) or data lies past it (then nothing may be dropped).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from diskimage_vhd.format.footer import Footer
 

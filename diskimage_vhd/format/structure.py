@@ -16,10 +16,10 @@ by value, a readable ``repr`` and ``replace``.
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format.checksum import structure_checksum
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any, TypeVar
     T = TypeVar('T')

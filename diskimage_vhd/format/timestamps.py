@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from diskimage_vhd.format.constants import VHD_EPOCH
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:  # datetime is imported where used: not by a conversion
     import datetime
 

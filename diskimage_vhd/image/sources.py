@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import os
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import VhdError
@@ -13,7 +14,6 @@ from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.io import preadv_full
 from diskimage_vhd.posix.io import will_need
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:  # an interface for type checkers and readers
     from typing import Protocol
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from collections import deque
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.make.zeroscan import ZeroScanner
 from diskimage_vhd.posix.extents import blocks_touched
 from diskimage_vhd.posix.io import read_buffer
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Optional, Union

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from collections import namedtuple
 import contextlib
 import os
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import NotAVhdError
@@ -41,7 +42,6 @@ from diskimage_vhd.posix.atomic import commit_together
 from diskimage_vhd.posix import guard
 from diskimage_vhd.sizes import format_size
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     import uuid as uuidlib  # imported where a UUID object is made
 
@@ -236,13 +236,15 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             size: int | None = None,
             target: str | None = None,
             size_rule: str = sizing.AUTO,
-            checksum_files: sidecar_files.Sidecars | None = None
-            ) -> ConversionResult:
+            checksum_files: sidecar_files.Sidecars | None = None,
+            sync: bool = False) -> ConversionResult:
     """Convert ``source`` to ``destination`` as ``target_format``.
 
     The default turns a raw image into the XenServer flavour of dynamic VHD,
     holding only the blocks with data.  The destination appears only when
-    complete; the source is never changed.  ``checksums`` (``'sha256'``,
+    complete, however the process ends; with ``sync`` it is also flushed
+    to the disk before it appears, so a power cut cannot leave it
+    incomplete either.  The source is never changed.  ``checksums`` (``'sha256'``,
     ``'md5'``) are computed while writing, not by reading the output again,
     and returned in ``ConversionResult.checksums``.  ``size`` (bytes) is
     the disk's size instead of the source's: larger adds zeros; smaller
@@ -273,19 +275,20 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     try:
         try:
             with contextlib.ExitStack() as stack:
-                output = stack.enter_context(AtomicOutput(destination, notify))
+                output = stack.enter_context(
+                    AtomicOutput(destination, notify, sync=sync))
                 if checksums:
                     written, footer, sums = _write_forward(
                         opened, output.fd, target_format, allocate_all,
-                        max_size, stamp, report, notify, checksums)
+                        max_size, stamp, report, notify, checksums, sync)
                 else:
                     written, footer = _write(opened, output.fd, target_format,
                                              allocate_all, max_size, stamp,
-                                             report, notify)
+                                             report, notify, sync)
                     sums = {}
                 opened.check_unchanged()
                 beside = sidecar_files.open_sidecars(
-                    stack, checksum_files, sums, destination, notify)
+                    stack, checksum_files, sums, destination, notify, sync)
                 commit_together([*beside, output])
         except OSError as error:
             raise os_error(destination, error) from None
@@ -353,12 +356,13 @@ def _note_padding(source: Source, target_format: str, size: int,
 def _write_forward(source: Source, fd: int, target_format: str,
                    allocate_all: bool, max_size: int | None,
                    stamp: identity.Stamp, report: Callable[[int], None],
-                   notify: Notify | None, checksums: Sequence[str]
+                   notify: Notify | None, checksums: Sequence[str],
+                   sync: bool
                    ) -> tuple[Written, Footer | None, dict[str, str]]:
     """Plan first, then write front to back, hashing the output on the way."""
     plan, footer = planned(source, target_format, allocate_all, max_size,
                            stamp, notify=notify)
-    length, sums = emit(plan, footer, source, FileSink(fd, Hashes(checksums)),
+    length, sums = emit(plan, footer, source, FileSink(fd, Hashes(checksums), sync),
                         report)
     written = Written(plan.virtual_size, length,
                       plan if isinstance(plan, DynamicPlan) else None)
@@ -367,8 +371,8 @@ def _write_forward(source: Source, fd: int, target_format: str,
 
 def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
            max_size: int | None, stamp: identity.Stamp,
-           report: Callable[[int], None], notify: Notify | None
-           ) -> tuple[Written, Footer | None]:
+           report: Callable[[int], None], notify: Notify | None,
+           sync: bool) -> tuple[Written, Footer | None]:
     """Write the data, then stamp the footer from what was written.
 
     The content is hashed only when the UUID is derived from it.
@@ -379,11 +383,12 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
     if target_format == 'dynamic':
         written = write_dynamic(source, fd, DynamicPlan(size, entries),
                                 allocate_all=allocate_all, digest=digest,
-                                progress=report)
+                                progress=report, sync=sync)
         footer = stamp.footer(c.DISK_TYPE_DYNAMIC, size, written.digest)
         finish_dynamic(fd, written.plan, footer)
         return written, footer
-    written = write_plain(source, fd, size, digest=digest, progress=report)
+    written = write_plain(source, fd, size, digest=digest, progress=report,
+                          sync=sync)
     if target_format == 'raw':
         return written, None
     footer = stamp.footer(c.DISK_TYPE_FIXED, size, written.digest)

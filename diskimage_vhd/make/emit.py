@@ -11,26 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 import os
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
-from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.identity import ContentDigest
-from diskimage_vhd.make.plan import BITMAP
 from diskimage_vhd.make.plan import DATA
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
-from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import METADATA
 from diskimage_vhd.make.plan import ZEROS
+from diskimage_vhd.make.render import Rendering
 from diskimage_vhd.posix.guard import STDOUT_NAME  # noqa: F401 (re-export)
 from diskimage_vhd.posix.writeback import Writeback
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from diskimage_vhd.image.sources import Source
     from diskimage_vhd.make.blocks import OnProgress
@@ -94,13 +92,14 @@ class StreamSink:
 class FileSink(StreamSink):
     """Into a new, empty file: zeros are hashed but left as holes.
 
-    The write-out starts as the file grows (``Writeback``), as the file
-    writer's does, so the closing ``fsync`` has little left.
+    With ``sync``, the write-out starts as the file grows (``Writeback``),
+    as the file writer's does, so the closing ``fsync`` has little left.
     """
 
-    def __init__(self, fd: int, hashes: Hashes | None = None):
+    def __init__(self, fd: int, hashes: Hashes | None = None,
+                 sync: bool = False):
         super().__init__(fd, hashes)
-        self.writeback = Writeback(fd)
+        self.writeback = Writeback(fd, sync)
 
     def write(self, data: bytes) -> None:
         self.hashes.update(data)
@@ -162,19 +161,18 @@ class Emitter:
         self._next: Block | None = next(self._blocks, None)
 
     def run(self) -> None:
-        footer_bytes = self.footer.pack() if self.footer else b''
+        rendering = Rendering(self.plan, self.footer)
         for region in self.plan.regions():
-            if region.kind == METADATA:
-                for _, data in self.plan.metadata(self.footer):
-                    self.sink.write(data)
-            elif region.kind == FOOTER:
-                self.sink.write(footer_bytes)
+            if region.kind == DATA:
+                self._data(region.origin, region.end - region.start)
             elif region.kind == ZEROS:
                 self.sink.zeros(region.end - region.start)
-            elif region.kind == BITMAP:
-                self.sink.write(FULL_BLOCK_BITMAP)
-            elif region.kind == DATA:
-                self._data(region.origin, region.end - region.start)
+            elif region.kind == METADATA:
+                for _, data in rendering.metadata_chunks():
+                    self.sink.write(data)
+            else:
+                self.sink.write(rendering.constant(region, region.start,
+                                                   region.end))
         self.sink.close()
 
     def _block(self, index: int) -> Block | None:

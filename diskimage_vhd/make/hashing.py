@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import queue
 import threading
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.make.blocks import Block
@@ -22,7 +23,6 @@ from diskimage_vhd.make.blocks import Copy
 from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.identity import ContentDigest
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from diskimage_vhd.image.sources import Source
     from diskimage_vhd.make.blocks import Piece

@@ -7,6 +7,7 @@ from collections import namedtuple
 import os
 import struct
 import time
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
@@ -18,7 +19,6 @@ from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.sizes import is_number
 from diskimage_vhd.sizes import parse_number
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     import uuid  # imported where a UUID object is made: it costs start-up

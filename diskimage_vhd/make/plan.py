@@ -14,6 +14,7 @@ import array
 import bisect
 from collections.abc import Iterator
 from collections import namedtuple
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import batmap_checksum
@@ -26,7 +27,6 @@ from diskimage_vhd.format.layout import DynamicLayout
 from diskimage_vhd.format.layout import next_block_sector
 from diskimage_vhd.format.units import blocks_for
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Union
 
@@ -103,13 +103,6 @@ class DynamicPlan:
         if position < 0:
             return self.layout.metadata_end // c.SECTOR_SIZE
         return self.sectors[position] + 1 + c.SECTORS_PER_BLOCK
-
-    def gaps(self) -> Iterator[int]:
-        """The first sector of each gap before a block: a footer copy lies there."""
-        for position, sector in enumerate(self.sectors):
-            previous = self.block_end(position - 1)
-            if sector != previous:
-                yield previous
 
     def locate(self, sector: int) -> int:
         """The position of the last allocated block starting at or before

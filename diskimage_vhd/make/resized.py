@@ -9,12 +9,12 @@ disk.  Growing adds zeros; shrinking is refused where it would cut data.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix.extents import Extent
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from diskimage_vhd.image.sources import Source
 

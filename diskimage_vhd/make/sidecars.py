@@ -45,14 +45,17 @@ def checksum_line(hexdigest: str, name: str) -> bytes:
 
 def open_sidecars(stack: contextlib.ExitStack, sidecars: Sidecars | None,
                   sums: Mapping[str, str], name: str,
-                  notify: Callable[[str], None] | None = None
-                  ) -> list[AtomicOutput]:
-    """Each checksum file written under a temporary name, not yet renamed."""
+                  notify: Callable[[str], None] | None = None,
+                  sync: bool = False) -> list[AtomicOutput]:
+    """Each checksum file written under a temporary name, not yet renamed
+    (and flushed when committed, with ``sync``, as the image is).
+    """
     opened = []
     for algorithm in sorted(sidecars or {}):
         line = checksum_line(sums[algorithm], name)
         for path in sidecars[algorithm]:
-            output = stack.enter_context(AtomicOutput(path, notify))
+            output = stack.enter_context(
+                AtomicOutput(path, notify, sync=sync))
             try:
                 write_all(output.fd, line, 0)
             except OSError as error:
@@ -63,10 +66,11 @@ def open_sidecars(stack: contextlib.ExitStack, sidecars: Sidecars | None,
 
 def write_sidecars(sidecars: Sidecars | None, sums: Mapping[str, str],
                    name: str,
-                   notify: Callable[[str], None] | None = None) -> None:
+                   notify: Callable[[str], None] | None = None,
+                   sync: bool = False) -> None:
     """The checksum files of a stream (the image went to standard output)."""
     with contextlib.ExitStack() as stack:
-        outputs = open_sidecars(stack, sidecars, sums, name, notify)
+        outputs = open_sidecars(stack, sidecars, sums, name, notify, sync)
         try:
             commit_together(outputs)
         except OSError as error:

@@ -29,6 +29,7 @@ from diskimage_vhd.make.emit import STDOUT_NAME
 from diskimage_vhd.make.emit import StreamSink
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.posix.durable import flush_if_file
 
 if TYPE_CHECKING:  # uuid is imported where a UUID object is made
     import uuid as uuidlib
@@ -85,7 +86,8 @@ def stream(source: str | os.PathLike, fd: int, *,
            name: str = STDOUT_NAME,
            size: int | None = None,
            target: str | None = None,
-           size_rule: str = sizing.AUTO) -> ConversionResult:
+           size_rule: str = sizing.AUTO,
+           sync: bool = False) -> ConversionResult:
     """Write the conversion of ``source`` to ``fd`` (a pipe, say), in order.
 
     Byte for byte what ``convert`` writes to a file given the same
@@ -94,6 +96,7 @@ def stream(source: str | os.PathLike, fd: int, *,
     from the content, reads and hashes all the data), the second copies.
     A reader that goes away is an error naming ``name``; so is a source
     changed meanwhile (the stream is then not a consistent disk).
+    With ``sync``, a ``fd`` that is a regular file is flushed at the end.
     """
     path = os.fspath(source)
     target_format = resolve_format(target, target_format)
@@ -109,6 +112,8 @@ def stream(source: str | os.PathLike, fd: int, *,
                                stamp, first, notify)
         try:
             length, sums = emit(plan, footer, opened, sink, second)
+            if sync:
+                flush_if_file(fd)
         except BrokenPipeError:
             raise VhdError(name, 'the reader closed the pipe after '
                                  f'{sink.position} of {plan.file_size} '

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import os
-import threading
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
@@ -19,13 +19,10 @@ from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd.make import identity
-from diskimage_vhd.make.plan import BITMAP
 from diskimage_vhd.make.plan import DATA
-from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import METADATA
-from diskimage_vhd.make.plan import ZEROS
+from diskimage_vhd.make.render import Rendering
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     import uuid as uuidlib  # imported where a UUID object is made
 
@@ -34,25 +31,14 @@ if TYPE_CHECKING:
 
 
 class _Image:
-    """What every view of one VHD shares: the source, plan and footer."""
+    """What every view of one VHD shares: the source and the rendering."""
 
     def __init__(self, source: Source, plan: Plan, footer: Footer | None):
         self.source = source
         self.plan = plan
         self.footer = footer
-        self.footer_bytes = footer.pack() if footer else b''
+        self.rendering = Rendering(plan, footer)
         self.views = 0
-        self._metadata: bytes | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def metadata(self) -> bytes:
-        """Footer copy, header, BAT and batmap: a few MiB at most, made once."""
-        with self._lock:
-            if self._metadata is None and self.footer is not None:
-                self._metadata = b''.join(
-                    data for _, data in self.plan.metadata(self.footer))
-        return self._metadata or b''
 
     def read_at(self, offset: int, view: memoryview) -> int:
         """Fill ``view`` from ``offset`` of the VHD; bytes filled (short at
@@ -68,16 +54,12 @@ class _Image:
                 break
             lo, hi = max(region.start, offset), min(region.end, end)
             part = view[lo - offset:hi - offset]
-            if region.kind == METADATA:
-                part[:] = self.metadata[lo:hi]
-            elif region.kind == FOOTER:
-                part[:] = self.footer_bytes[lo - region.start:hi - region.start]
-            elif region.kind == ZEROS:
-                part[:] = bytes(hi - lo)
-            elif region.kind == BITMAP:
-                part[:] = b'\xff' * (hi - lo)
-            elif region.kind == DATA:
+            if region.kind == DATA:
                 self._data(region.origin + lo - region.start, part)
+            elif region.kind == METADATA:
+                part[:] = self.rendering.metadata()[lo:hi]
+            else:
+                part[:] = self.rendering.constant(region, lo, hi)
         return end - offset
 
     def _data(self, virtual: int, part: memoryview) -> None:

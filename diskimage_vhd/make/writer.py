@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 import os
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
@@ -22,10 +23,10 @@ from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.make.identity import ContentDigest
 from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.render import Rendering
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from diskimage_vhd.image.sources import Source
     from diskimage_vhd.make.blocks import OnProgress
@@ -96,7 +97,7 @@ def write_block(fd: int, reader: BlockReader, block: Block,
 
 def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
                   allocate_all: bool, digest: ContentDigest | None = None,
-                  progress: OnProgress = None) -> Written:
+                  progress: OnProgress = None, sync: bool = False) -> Written:
     """Write ``source``'s blocks to ``fd`` as libvhd lays them out.
 
     ``fd`` must be a new, empty file: parts of blocks without data are left
@@ -105,9 +106,10 @@ def write_dynamic(source: Source, fd: int, plan: DynamicPlan, *,
     copy, though a worker thread hashes it beside the copy: give one only
     when a UUID is derived from it).  The metadata and
     footers go last, by ``finish_dynamic``, once the footer is stamped.
+    ``sync``: a flush will follow, so start the write-out as we go.
     """
     reader = BlockReader(source, c.BLOCK_SIZE, progress, need_data=False)
-    writeback = Writeback(fd)
+    writeback = Writeback(fd, sync)
     stream = (reader.all_blocks(plan.blocks) if allocate_all
               else reader.data_blocks())
     hasher = _hasher(digest, source)
@@ -140,23 +142,19 @@ def _hasher(digest: ContentDigest | None,
 
 def finish_dynamic(fd: int, plan: DynamicPlan, footer: Footer) -> None:
     """The footer copies in the gaps and at the end, then the metadata."""
-    footer_bytes = footer.pack()
-    for gap in plan.gaps():
-        write_all(fd, footer_bytes, gap * c.SECTOR_SIZE)
-    write_all(fd, footer_bytes, plan.end * c.SECTOR_SIZE)
-    for offset, data in plan.metadata(footer):
+    for offset, data in Rendering(plan, footer).placed():
         write_all(fd, data, offset)
 
 
 def write_plain(source: Source, fd: int, size: int, *,
                 digest: ContentDigest | None = None,
-                progress: OnProgress = None) -> Written:
+                progress: OnProgress = None, sync: bool = False) -> Written:
     """Write the first ``size`` bytes of ``source`` as a sparse flat file.
 
     ``fd`` must be a new, empty file; only non-zero pieces are written.
     """
     reader = BlockReader(source, c.BLOCK_SIZE, progress, need_data=False)
-    writeback = Writeback(fd)
+    writeback = Writeback(fd, sync)
     hasher = _hasher(digest, source)
     try:
         written = _write_plain(reader, fd, size, writeback, hasher)

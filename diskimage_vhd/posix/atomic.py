@@ -10,6 +10,9 @@ import stat
 
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.posix.durable import DIRECTORY_FLAGS
+from diskimage_vhd.posix.durable import flush_data
+from diskimage_vhd.posix.durable import flush_directory
 from diskimage_vhd.posix import guard
 from diskimage_vhd.posix import outcome
 from diskimage_vhd.posix import signals
@@ -21,7 +24,6 @@ TEMPORARY_SUFFIX = '.tmp'
 TEMPORARY_NAME = re.compile(r'\.dvhd-[0-9a-f]{8}\.tmp')
 # Names tried before giving up (a clash is a one in 2^32 event).
 ATTEMPTS = 64
-DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 NAMED_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                | os.O_CLOEXEC)
 
@@ -43,14 +45,21 @@ class AtomicOutput:
     It prefers an unnamed ``O_TMPFILE`` in the destination directory, which
     leaves nothing behind even after SIGKILL, and links it in, under a
     random ``.dvhd-XXXXXXXX.tmp`` created exclusively, only when the data is
-    flushed.  Where the file system lacks ``O_TMPFILE``, or ``/proc`` (which
+    written.  Where the file system lacks ``O_TMPFILE``, or ``/proc`` (which
     the link goes through) is not mounted, the data is written to such a
     name from the start.  Only a name this object created is ever removed.
+
+    The rename alone makes the output whole or absent whenever the process
+    dies; ``sync`` also flushes the data before the rename and the
+    directory after it, so that holds across a power cut too
+    (``durable.py``).
     """
 
     def __init__(self, destination: str | os.PathLike[str],
-                 notify: Callable[[str], None] | None = None):
+                 notify: Callable[[str], None] | None = None,
+                 sync: bool = False):
         self.destination = os.fspath(destination)
+        self.sync = sync
         self.directory = guard.directory_of(self.destination)
         self.notify = notify
         self.fd = -1
@@ -104,7 +113,8 @@ class AtomicOutput:
     def prepare(self) -> None:
         """Everything but the rename: permissions, data on disk, a name."""
         self._set_owner_and_mode()
-        os.fsync(self.fd)
+        if self.sync:
+            flush_data(self.fd)
         with signals.held():
             if self.temporary is None:
                 self._link_unnamed()
@@ -113,7 +123,8 @@ class AtomicOutput:
         """The rename itself; the caller holds the signals and the lock."""
         os.replace(self.temporary, self.destination)
         self.temporary = None
-        self._sync_directory()
+        if self.sync:
+            flush_directory(self.directory)
 
     def _set_owner_and_mode(self) -> None:
         """The replaced file's permissions if it is ours, else the umask's.
@@ -159,13 +170,6 @@ class AtomicOutput:
             os.close(directory)
         raise FileExistsError(errno.EEXIST, 'every temporary name tried '
                                             'exists')
-
-    def _sync_directory(self) -> None:
-        fd = os.open(self.directory, DIRECTORY_FLAGS)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         with signals.held():

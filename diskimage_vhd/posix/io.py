@@ -8,13 +8,13 @@ import errno
 import mmap
 import os
 import stat
+from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import guard
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 

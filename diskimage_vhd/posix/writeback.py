@@ -1,9 +1,12 @@
 """Starting an output's write-out early, so the closing fsync has little left.
 
-The output must be flushed before it is given its name (``atomic.py``).
+In the durable mode (``--sync``) the output is flushed before it is given
+its name (``atomic.py``).
 Left to the kernel, the dirty pages wait until that ``fsync``, which then
 writes everything while the conversion sits idle; asking for the write-out
 of each finished stretch lets the disk work while the next one is copied.
+Without that flush, asking only costs: the kernel writes the pages out in
+its own time, and the conversion need not wait for the disk at all.
 """
 
 from __future__ import annotations
@@ -24,16 +27,17 @@ class Writeback:
     written, not the span of offsets they lie in: a sparse output (many
     small extents, a block each) would otherwise ask for a write-out of a
     few pages every few blocks (measured: 4,000 calls, 11 s of 38).  Where
-    it is not supported it is simply not asked again.
+    it is not supported it is simply not asked again; with ``sync`` false
+    (no flush to come) it is never asked.
     """
 
-    def __init__(self, fd: int, window: int = WINDOW):
+    def __init__(self, fd: int, sync: bool, window: int = WINDOW):
         self.fd = fd
         self.window = window
         self.start = -1
         self.end = 0
         self.pending = 0
-        self.enabled = hasattr(os, 'posix_fadvise')
+        self.enabled = sync and hasattr(os, 'posix_fadvise')
 
     def wrote(self, offset: int, length: int) -> None:
         """Note ``length`` bytes written at ``offset``, in increasing order."""

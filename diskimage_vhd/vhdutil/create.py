@@ -22,6 +22,8 @@ from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.writer import finish_dynamic
 from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.posix.io import write_all
+from diskimage_vhd.vhdutil.environment import environment_flag
+from diskimage_vhd.vhdutil.environment import SYNC
 from diskimage_vhd.vhdutil.options import number
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
@@ -39,8 +41,10 @@ MiB = 1024 * 1024
 
 def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
            timestamp: str | None = None,
-           unique_id: uuidlib.UUID | None = None) -> None:
-    """Write the disk ``vhd_create`` would write, atomically."""
+           unique_id: uuidlib.UUID | None = None, sync: bool = False) -> None:
+    """Write the disk ``vhd_create`` would write, atomically (and flushed,
+    with ``sync``).
+    """
     size = blocks_for(size_mb * MiB) * c.BLOCK_SIZE
     reserved = blocks_for(max(metadata_mb, size_mb) * MiB) * c.BLOCK_SIZE
     if size > c.MAX_VIRTUAL_SIZE:
@@ -53,7 +57,7 @@ def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
     # The disk holds only zeros: its content digest is its size alone.
     digest = (identity.ContentDigest(size).digest() if stamp.needs_digest
               else None)
-    with AtomicOutput(name) as output:
+    with AtomicOutput(name, sync=sync) as output:
         try:
             if reserve:
                 _write_fixed(output.fd, reserved,
@@ -93,5 +97,6 @@ def run(args: list[str], out: Callable[[str], None]) -> int:
     unique_id = (identity.parse_uuid(found['uuid']) if 'uuid' in found
                  else None)
     create(name, size_mb, metadata_mb, 'r' in found,
-           timestamp=found.get('timestamp'), unique_id=unique_id)
+           timestamp=found.get('timestamp'), unique_id=unique_id,
+           sync=environment_flag(os.environ, SYNC))
     return 0

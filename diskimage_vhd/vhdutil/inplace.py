@@ -7,7 +7,9 @@ is touched is (a directory at OUT, OUT on another file system), every write
 is checked to the last byte, and each change to IN is undone if a later
 step fails or a SIGINT or SIGTERM arrives before the last one.  The steps
 run with those signals held (``posix.signals``), so "interrupted" always
-means IN is as it was.
+means IN is as it was.  With ``sync`` (``DIB_VHD_SYNC=1``) the change is
+flushed to the disk before the rename and the directory after it, so a
+power cut leaves IN or OUT, not a renamed file without its footer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format import locate
+from diskimage_vhd.posix.durable import flush_data
+from diskimage_vhd.posix.durable import flush_directory
 from diskimage_vhd.posix import guard
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import pread_full
@@ -105,13 +109,16 @@ def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
                     errno=error.errno)
 
 
-def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
+def append_and_rename(fd: int, source: str, target: str, data: bytes,
+                      sync: bool = False) -> None:
     """Append ``data`` to IN (open as ``fd``), then rename IN to OUT."""
     size = file_size(fd)
     check_target(source, target, os.fstat(fd).st_dev)
     with signals.held():
         try:
             write_all(fd, data, size)
+            if sync:
+                flush_data(fd)
         except OSError as error:
             raise _cut_back(fd, source, size,
                             os_error(source, error)) from None
@@ -128,12 +135,27 @@ def append_and_rename(fd: int, source: str, target: str, data: bytes) -> None:
                 _rename(source, target)
             except VhdError as error:
                 raise _cut_back(fd, source, size, error) from None
+            if sync:
+                _flush_directory(target)
             signals.discard_pending()
     if stopped:  # only if the signal's handler did not raise
         raise VhdError(source, f'interrupted; {source} is {KEPT}')
 
 
-def rename_and_cut(fd: int, source: str, target: str, length: int) -> None:
+def _flush_directory(target: str, fd: int | None = None) -> None:
+    """After the rename (and first OUT's data, open as ``fd``): the
+    change is made, so a failure to flush it names OUT.
+    """
+    try:
+        if fd is not None:
+            flush_data(fd)
+        flush_directory(os.path.dirname(os.path.abspath(target)))
+    except OSError as error:
+        raise os_error(target, error) from None
+
+
+def rename_and_cut(fd: int, source: str, target: str, length: int,
+                   sync: bool = False) -> None:
     """Rename IN to OUT, then cut OUT (open as ``fd``) to ``length`` bytes.
 
     Renaming first means IN loses nothing unless the rename has succeeded;
@@ -156,6 +178,8 @@ def rename_and_cut(fd: int, source: str, target: str, length: int) -> None:
                 _rename(target, source)
                 raise VhdError(source, f'{describe_os_error(error)}; {source} '
                                        f'is {KEPT}', errno=error.errno) from None
+            if sync:
+                _flush_directory(target, fd)
             signals.discard_pending()
     if stopped:
         raise VhdError(source, f'interrupted; {source} is {KEPT}')

@@ -5,6 +5,8 @@ runs as a real process; the test waits until its output is tens of MiB
 along, then sends SIGINT, SIGTERM or SIGKILL.  Afterwards the destination
 name holds nothing, no temporary file is left (except the named fallback's
 after SIGKILL, which cannot clean up), and the input is byte-identical.
+Each case runs in both modes: the default (no flush) and durable
+(``--sync``, ``DIB_VHD_SYNC=1``); the promise is the same in both.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def entry(module: str, prefix: str = '') -> List[str]:
 
 DISKIMAGE_VHD = entry('diskimage_vhd.cli.commands')
 VHD_UTIL = entry('diskimage_vhd.vhdutil.cli')
+# The durable mode: the convert option, and the drop-in's variable.
+SYNC_OPTION = '--sync'
+SYNC_ENVIRON = {'DIB_VHD_SYNC': '1'}
 
 
 def _default_sigint() -> None:
@@ -80,11 +85,29 @@ def _default_sigint() -> None:
 
 
 class CrashTestCase(base.TempDirTestCase):
+    """Runs in the default mode; a subclass setting ``SYNC`` in the
+    durable one.
+    """
+
+    SYNC = False
+
+    def mode(self, argv: List[str]) -> List[str]:
+        """``argv`` in this class's mode (the drop-in's is its environment)."""
+        if self.SYNC and 'diskimage_vhd.cli.commands' in argv[2]:
+            return argv + [SYNC_OPTION]
+        return argv
+
+    def environ(self) -> dict:
+        return dict(os.environ, **(SYNC_ENVIRON if self.SYNC else {}))
+
+    def run_command(self, argv: List[str]) -> subprocess.CompletedProcess:
+        return base.run(self.mode(argv), env=self.environ())
 
     def start(self, argv: List[str]) -> subprocess.Popen:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE,
+        process = subprocess.Popen(self.mode(argv), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=_default_sigint)
+                                   preexec_fn=_default_sigint,
+                                   env=self.environ())
         self.addCleanup(self._reap, process)
         return process
 
@@ -201,8 +224,9 @@ class ConvertInterruptTest(CrashTestCase):
     def test_without_o_tmpfile_a_finished_conversion_is_whole(self) -> None:
         """The fallback path itself works: same image, nothing left over."""
         small = dense_raw(self.path('small.raw'), 8 * MiB)
-        result = base.run(entry('diskimage_vhd.cli.commands', NO_TMPFILE)
-                          + ['convert', '-q', small, self.out])
+        result = self.run_command(
+            entry('diskimage_vhd.cli.commands', NO_TMPFILE)
+            + ['convert', '-q', small, self.out])
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertListing({'in.raw', 'small.raw', 'out.vhd'})
         base.qemu_compare(self, small, self.out)
@@ -289,8 +313,8 @@ class DiskFullTest(CrashTestCase):
         raw = dense_raw(self.path('in.raw'), 32 * MiB)
         before = digest(raw)
         small = self.mount_tmpfs('8m')
-        result = base.run(DISKIMAGE_VHD + ['convert', '-q', raw,
-                                           os.path.join(small, 'out.vhd')])
+        result = self.run_command(DISKIMAGE_VHD + [
+            'convert', '-q', raw, os.path.join(small, 'out.vhd')])
         self.assertOneLine(result, 'out.vhd', 'no space left on device')
         self.assertListing(set(), small)
         self.assertEqual(os.statvfs(small).f_bfree,
@@ -301,8 +325,9 @@ class DiskFullTest(CrashTestCase):
         small = self.mount_tmpfs('48m')
         fixed = fixed_vhd(os.path.join(small, 'disk'), 32 * MiB)
         before = digest(fixed)
-        result = base.run(VHD_UTIL + ['convert', '-s', '1', '-t', '2', '-i',
-                                      fixed, '-o', os.path.join(small, 'new')])
+        result = self.run_command(VHD_UTIL + [
+            'convert', '-s', '1', '-t', '2', '-i', fixed, '-o',
+            os.path.join(small, 'new')])
         self.assertOneLine(result, 'no space left on device',
                            'the input is kept as')
         self.assertListing({'disk.bak'}, small)
@@ -313,8 +338,8 @@ class DiskFullTest(CrashTestCase):
         raw = dense_raw(os.path.join(small, 'disk'), 4 * MiB)
         before = digest(raw)
         self.fill(small)
-        result = base.run(VHD_UTIL + ['convert', '-s', '0', '-t', '1', '-i',
-                                      raw, '-o', raw])
+        result = self.run_command(VHD_UTIL + [
+            'convert', '-s', '0', '-t', '1', '-i', raw, '-o', raw])
         self.assertOneLine(result, 'no space left on device')
         self.assertEqual(os.path.getsize(raw), 4 * MiB)
         self.assertEqual(digest(raw), before)
@@ -327,20 +352,45 @@ class InPlaceTest(CrashTestCase):
         raw = dense_raw(self.path('disk'), 4 * MiB)
         argv = VHD_UTIL + ['convert', '-s', '0', '-t', '1', '-i', raw,
                            '-o', raw]
-        first = base.run(argv)
+        first = self.run_command(argv)
         self.assertEqual(first.returncode, 0, first.stderr)
         self.assertEqual(os.path.getsize(raw), 4 * MiB + 512)
         once = digest(raw)
-        second = base.run(argv)
+        second = self.run_command(argv)
         self.assertOneLine(second, 'already ends in a VHD footer')
         self.assertEqual(digest(raw), once)
         self.assertListing({'disk'})
 
     def test_raw_to_fixed_renames_only_when_done(self) -> None:
         raw = dense_raw(self.path('disk'), 4 * MiB)
-        result = base.run(VHD_UTIL + ['convert', '-s', '0', '-t', '1', '-i',
-                                      raw, '-o', self.path('disk.vhd')])
+        result = self.run_command(VHD_UTIL + [
+            'convert', '-s', '0', '-t', '1', '-i', raw, '-o',
+            self.path('disk.vhd')])
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertListing({'disk.vhd'})
         check = base.run(VHD_UTIL + ['check', '-n', self.path('disk.vhd')])
         self.assertEqual(check.returncode, 0, check.stdout)
+
+
+class ConvertInterruptSyncTest(ConvertInterruptTest):
+    """The same, with the output flushed (``convert --sync``)."""
+
+    SYNC = True
+
+
+class VhdUtilInterruptSyncTest(VhdUtilInterruptTest):
+    """The same, with ``DIB_VHD_SYNC=1``."""
+
+    SYNC = True
+
+
+class DiskFullSyncTest(DiskFullTest):
+    """The same, in the durable mode."""
+
+    SYNC = True
+
+
+class InPlaceSyncTest(InPlaceTest):
+    """The same, with ``DIB_VHD_SYNC=1``."""
+
+    SYNC = True

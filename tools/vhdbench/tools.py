@@ -16,17 +16,18 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 DVHD = 'diskimage-vhd'
 REPRODUCIBLE = 'diskimage-vhd, SOURCE_DATE_EPOCH'
-# qemu-img convert never syncs by default; -t none (O_DIRECT, then a flush)
-# is its durable mode.  `sync -f OUTPUT` after it is the other durable peer:
-# the same page-cache writes, then one flush, as diskimage-vhd does.
-QEMU_DURABLE = 'qemu-img -t none'
-QEMU_SYNC = 'qemu-img + sync -f'
+# Each mode against the peer in the same mode.  qemu-img's convert runs
+# with cache=unsafe (no flush), cp does not flush either: the peers of the
+# default mode.  `-t writeback` is qemu-img's flushing mode (fdatasync at
+# the end), and cp followed by `sync -f` the least a durable copy of the
+# same data costs: the peers of --sync.
+DVHD_SYNC = 'diskimage-vhd --sync'
+QEMU_WRITEBACK = 'qemu-img -t writeback'
+CP_SYNC = 'cp --sparse=always + sync -f'
 DIB = 'vhd-util (DIB steps)'
 DIB_QEMU = 'qemu-img (DIB steps)'
-DIB_QEMU_SYNC = 'qemu-img (DIB steps) + sync -f'
-# The kinds of row whose output is large enough for its flush to count:
-# each gets the durable peer, qemu-img followed by ``sync -f``.
-DURABLE_KINDS = ('reproducible', 'durable', 'cold', 'extents')
+# The kinds of row that also time the durable mode and its peers.
+SYNC_KINDS = ('reproducible', 'durable')
 ISSUE_EPOCH = '1764105425'
 
 
@@ -60,7 +61,7 @@ def _environment(**extra: str) -> Dict[str, str]:
     """
     env = {k: v for k, v in os.environ.items()
            if k not in ('SOURCE_DATE_EPOCH', 'DIB_VHD_ALLOCATE_ALL',
-                        'DIB_VHD_MAX_SIZE')}
+                        'DIB_VHD_MAX_SIZE', 'DIB_VHD_SYNC')}
     env['PYTHONPATH'] = os.pathsep.join(
         filter(None, [REPO, env.get('PYTHONPATH')]))
     env.update(extra)
@@ -87,7 +88,6 @@ def dib_steps(source: str, out: str) -> List[Tool]:
     vhd_util = _console_script('vhd-util', 'diskimage_vhd.vhdutil')
     work = f'{out}.dib-intermediate'
     qwork = f'{out}.dibq-intermediate'
-    swork = f'{out}.dibs-intermediate'
     return [
         Tool(DIB, [
             ['cp', source, work],
@@ -100,10 +100,6 @@ def dib_steps(source: str, out: str) -> List[Tool]:
         Tool(DIB_QEMU, [['cp', source, qwork],
                         _qemu(qwork, f'{out}.dibq.vhd')],
              f'{out}.dibq.vhd', plain, scratch=[qwork]),
-        Tool(DIB_QEMU_SYNC, [['cp', source, swork],
-                             _qemu(swork, f'{out}.dibs.vhd'),
-                             ['sync', '-f', f'{out}.dibs.vhd']],
-             f'{out}.dibs.vhd', plain, scratch=[swork]),
         Tool(QEMU, [_qemu(source, f'{out}.qemu.vhd')], f'{out}.qemu.vhd',
              plain),
     ]
@@ -121,18 +117,22 @@ def tools_for(kind: str, source: str, out: str) -> List[Tool]:
         tools.append(Tool(REPRODUCIBLE, [
             [*dvhd, 'convert', source, f'{out}.sde.vhd']], f'{out}.sde.vhd',
             _environment(SOURCE_DATE_EPOCH=ISSUE_EPOCH), verify=True))
+    if kind in SYNC_KINDS:
+        tools.append(Tool(DVHD_SYNC, [
+            [*dvhd, 'convert', '--sync', source, f'{out}.sync.vhd']],
+            f'{out}.sync.vhd', plain, verify=True))
     tools.append(Tool(QEMU, [_qemu(source, f'{out}.qemu.vhd')],
                       f'{out}.qemu.vhd', plain))
-    if kind in ('reproducible', 'durable'):
-        tools.append(Tool(QEMU_DURABLE, [
-            _qemu(source, f'{out}.qemu-durable.vhd', '-t', 'none')],
-            f'{out}.qemu-durable.vhd', plain))
-    if kind in DURABLE_KINDS:
-        tools.append(Tool(QEMU_SYNC, [
-            _qemu(source, f'{out}.qemu-sync.vhd'),
-            ['sync', '-f', f'{out}.qemu-sync.vhd']],
-            f'{out}.qemu-sync.vhd', plain))
+    if kind in SYNC_KINDS:
+        tools.append(Tool(QEMU_WRITEBACK, [
+            _qemu(source, f'{out}.qemu-wb.vhd', '-t', 'writeback')],
+            f'{out}.qemu-wb.vhd', plain))
     if kind != 'cold':
         tools.append(Tool(CP, [['cp', '--sparse=always', source,
                                 f'{out}.cp.raw']], f'{out}.cp.raw', plain))
+    if kind in SYNC_KINDS:
+        tools.append(Tool(CP_SYNC, [
+            ['cp', '--sparse=always', source, f'{out}.cp-sync.raw'],
+            ['sync', '-f', f'{out}.cp-sync.raw']], f'{out}.cp-sync.raw',
+            plain))
     return tools

@@ -30,6 +30,9 @@ NAME_MAX = 255
 # The system calls around the commit a signal is delivered on.
 COMMIT_CALLS = ('fsync', 'fchmod', 'linkat', 'rename', 'renameat',
                 'renameat2')
+# O_TMPFILE or the named fallback, each in the default and durable modes.
+MODES = [(prefix, sync) for prefix in ('', NO_TMPFILE)
+         for sync in (False, True)]
 
 
 def _default_signals() -> None:
@@ -46,10 +49,12 @@ class AtomicOutputTest(base.TempDirTestCase):
         self.out = self.path('out.vhd')
 
     def run_convert(self, destination: str, prefix: str = '',
-                    wrapper: List[str] = ()) -> subprocess.CompletedProcess:
+                    wrapper: List[str] = (), sync: bool = False
+                    ) -> subprocess.CompletedProcess:
         environ = dict(os.environ, PYTHONDONTWRITEBYTECODE='1')
         argv = entry('diskimage_vhd.cli.commands', prefix) + [
-            'convert', '-q', self.raw, destination]
+            'convert', '-q', self.raw, destination] + (
+                ['--sync'] if sync else [])
         return base.run(list(wrapper) + argv, env=environ,
                         preexec_fn=_default_signals)
 
@@ -193,10 +198,10 @@ class AtomicOutputTest(base.TempDirTestCase):
         self.assertEqual(stat.S_IMODE(os.stat(self.out).st_mode), 0o640)
 
     def test_sigkill_at_the_rename_leaves_one_recognisable_file(self) -> None:
-        for prefix in ('', NO_TMPFILE):
-            with self.subTest(o_tmpfile=not prefix):
+        for prefix, sync in MODES:
+            with self.subTest(o_tmpfile=not prefix, sync=sync):
                 result = self.run_convert(
-                    self.out, prefix, strace('rename', signal.SIGKILL))
+                    self.out, prefix, strace('rename', signal.SIGKILL), sync)
                 self.assertEqual(result.returncode, -signal.SIGKILL)
                 self.assertFalse(os.path.exists(self.out))
                 left = self.temporaries()
@@ -213,18 +218,19 @@ class AtomicOutputTest(base.TempDirTestCase):
         """SIGINT/SIGTERM on entry to each call: finished and said so, or
         nothing at all (no destination, no temporary file).
         """
-        for prefix in ('', NO_TMPFILE):
+        for prefix, sync in MODES:
             for call in COMMIT_CALLS:
                 for signum in (signal.SIGINT, signal.SIGTERM):
-                    with self.subTest(o_tmpfile=not prefix, call=call,
-                                      signal=signum.name):
-                        self.signalled(prefix, call, signum)
+                    with self.subTest(o_tmpfile=not prefix, sync=sync,
+                                      call=call, signal=signum.name):
+                        self.signalled(prefix, call, signum, sync)
 
     def signalled(self, prefix: str, call: str,
-                  signum: signal.Signals) -> None:
+                  signum: signal.Signals, sync: bool) -> None:
         if os.path.exists(self.out):
             os.unlink(self.out)
-        result = self.run_convert(self.out, prefix, strace(call, signum))
+        result = self.run_convert(self.out, prefix, strace(call, signum),
+                                  sync)
         self.assertNotIn('Traceback', result.stderr)
         self.assertEqual(self.temporaries(), [])
         if result.returncode == 0:

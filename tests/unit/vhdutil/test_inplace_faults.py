@@ -6,7 +6,8 @@ nothing at OUT.  The faults are real: a file-size limit (``prlimit``, which
 makes ``pwrite`` write short, then fail with EFBIG), a full tmpfs, OUT on
 another file system or across a bind mount (EXDEV), a directory at OUT, a
 symbolic link at IN, and SIGINT/SIGTERM delivered by ``strace`` on entry to
-each system call of the work.
+each system call of the work.  Every case runs in both modes: the default
+and ``DIB_VHD_SYNC=1`` (which adds the flushes to the work).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests import base
 from tests.unit.test_crash_safety import dense_raw
 from tests.unit.test_crash_safety import digest
 from tests.unit.test_crash_safety import fixed_vhd
+from tests.unit.test_crash_safety import SYNC_ENVIRON
 from tests.unit.test_crash_safety import VHD_UTIL
 
 MiB = base.MiB
@@ -31,7 +33,7 @@ ODD = SIZE - 100
 # System calls of the in-place work (and of the old code) that a signal
 # is delivered on.
 WORK_CALLS = ('pwrite64', 'pwritev', 'rename', 'renameat', 'renameat2',
-              'ftruncate', 'truncate')
+              'ftruncate', 'truncate', 'fsync', 'fdatasync')
 
 
 def _default_signals() -> None:
@@ -41,13 +43,16 @@ def _default_signals() -> None:
 
 class InPlaceFaultTest(base.TempDirTestCase):
 
+    SYNC = False  # a subclass with True runs in the durable mode
+
     def setUp(self) -> None:
         super().setUp()
         self.disk = self.path('disk')
 
     def vhd_util(self, *args: str, prefix: List[str] = ()
                  ) -> subprocess.CompletedProcess:
-        environ = dict(os.environ, PYTHONDONTWRITEBYTECODE='1')
+        environ = dict(os.environ, PYTHONDONTWRITEBYTECODE='1',
+                       **(SYNC_ENVIRON if self.SYNC else {}))
         return base.run(list(prefix) + VHD_UTIL + ['convert', *args],
                         env=environ, preexec_fn=_default_signals)
 
@@ -226,6 +231,18 @@ class FixedToRawFaultTest(InPlaceFaultTest):
                     result = self.fixed_to_raw(out, strace(call, signum))
                     assertFinishedOrKept(self, result, self.disk, out,
                                          self.size, self.before, SIZE)
+
+
+class RawToFixedSyncFaultTest(RawToFixedFaultTest):
+    """The same, with ``DIB_VHD_SYNC=1``."""
+
+    SYNC = True
+
+
+class FixedToRawSyncFaultTest(FixedToRawFaultTest):
+    """The same, with ``DIB_VHD_SYNC=1``."""
+
+    SYNC = True
 
 
 def strace(call: str, signum: signal.Signals) -> List[str]:
