@@ -8,7 +8,9 @@ size; a dynamic disk is told to be converted with ``--for azure``.
 from __future__ import annotations
 
 import json
+import lzma
 import os
+import shutil
 
 from diskimage_vhd import assess
 from diskimage_vhd import convert
@@ -42,6 +44,23 @@ class TestAzureRules(base.TempDirTestCase):
         self.assertEqual(readiness.warnings, [])
         self.assertEqual([f.code for f in readiness.notes], ['upload-size'])
         self.assertIn(f'--upload-size-bytes {21 * MiB + 512}',
+                      readiness.notes[0].text)
+
+    def test_a_windows_fixed_disk_of_whole_mib(self) -> None:
+        # Windows 10's own 10 MiB fixed disk (tests/fixtures/world): its
+        # geometry (301/4/17) is short of the size, which Azure never
+        # reads; every rule holds but the upload minimum of 20 MiB.
+        path = self.path('win10-fixed.vhd')
+        with lzma.open(os.path.join(base.REPO_ROOT, 'tests', 'fixtures',
+                                    'world', 'win10-fixed.vhd.xz')) as src, \
+                open(path, 'wb') as dst:
+            shutil.copyfileobj(src, dst)
+        readiness = assess(path, 'azure')
+        self.assertEqual([f.code for f in readiness.problems],
+                         ['upload-too-small'])
+        self.assertEqual(readiness.warnings, [])
+        self.assertEqual([f.code for f in readiness.notes], ['upload-size'])
+        self.assertIn(f'--upload-size-bytes {10 * MiB + 512}',
                       readiness.notes[0].text)
 
     def test_qemu_chs_rounded_disk_is_not_whole_mib(self) -> None:
