@@ -36,6 +36,22 @@ def expected(name: str) -> bytes:
         return handle.read()
 
 
+def expected_sha256(name: str) -> str:
+    """The SHA-256 recorded in ``expected/xo.sha256`` for ``name``
+    (``xo-mid``, ``xo-leaf``): the data of a chain kept without its
+    reading (README.md).
+    """
+    with open(os.path.join(CHAINS_DIR, 'expected', 'xo.sha256')) as handle:
+        sums = {file: digest
+                for digest, file in (line.split() for line in handle)}
+    return sums[f'{name}.raw']
+
+
+def sha256_of(path: str) -> str:
+    with open(path, 'rb') as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
 def fingerprints(paths) -> dict[str, tuple[str, int]]:
     """Each file's SHA-256 and modification time: a chain must keep both."""
     found = {}

@@ -1,9 +1,11 @@
-"""Differencing chains made by XenServer's vhd-util, read through their
-parents and flattened into one disk; the data held against what libvhd
-reads through the same chain (tests/fixtures/chains/README.md)."""
+"""Differencing chains made by XenServer's vhd-util (and one by Xen
+Orchestra's vhd-lib), read through their parents and flattened into one
+disk; the data held against what libvhd reads through the same chain
+(tests/fixtures/chains/README.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -159,6 +161,79 @@ class FlattenTest(base.TempDirTestCase):
         disks = chains.unpack('two', self.path('two'))
         result = base.run_module(CLI, 'check', disks['leaf.vhd'])
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+
+class XenOrchestraChainTest(base.TempDirTestCase):
+    """A chain written by Xen Orchestra's vhd-lib (xo/: its own chainVhd
+    and writeData, a W2KU locator in UTF-16LE, a footer timestamp in Unix
+    seconds), held against what vhd-lib and vhd-util coalesce read of it.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.disks = chains.unpack('xo', self.path('xo'))
+        self.before = chains.fingerprints(self.disks.values())
+
+    def tearDown(self) -> None:
+        self.assertEqual(chains.fingerprints(self.disks.values()),
+                         self.before, 'the chain was changed')
+        super().tearDown()
+
+    def test_three_deep_to_raw_by_the_api(self) -> None:
+        out = self.path('leaf.raw')
+        diskimage_vhd.convert(self.disks['leaf.vhd'], out,
+                              target_format='raw')
+        self.assertEqual(os.path.getsize(out), 8 * base.MiB + 2048)
+        self.assertEqual(chains.sha256_of(out),
+                         chains.expected_sha256('xo-leaf'))
+
+    def test_two_deep_to_raw_by_the_cli(self) -> None:
+        out = self.path('mid.raw')
+        result = base.run_module(CLI, 'convert', '--to', 'raw',
+                                 self.disks['mid.vhd'], out)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(chains.sha256_of(out),
+                         chains.expected_sha256('xo-mid'))
+
+    def test_info_shows_the_chain(self) -> None:
+        result = base.run_module(CLI, 'info', '--json',
+                                 self.disks['leaf.vhd'])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        info = json.loads(result.stdout)
+        self.assertEqual([p['path'] for p in info['chain']],
+                         [os.path.realpath(self.disks['mid.vhd']),
+                          os.path.realpath(self.disks['base.vhd'])])
+        self.assertEqual([p['format'] for p in info['chain']],
+                         ['differencing', 'dynamic'])
+        self.assertEqual(info['parent_name'], 'mid.vhd')
+        self.assertEqual(info['parent_uuid'],
+                         str(uuid.UUID(bytes=uuid_of(self.disks['mid.vhd']))))
+
+    def test_the_tap_vhd_it_converts_to_passes_check(self) -> None:
+        """vhd-util calls the XO disks invalid (their timestamp is in Unix
+        seconds: 2056); what convert writes of them is valid and holds the
+        same data, its size rounded up to whole 2 MiB blocks with zeros.
+        """
+        self.assertEqual(
+            base.run_module(CLI, 'check', self.disks['leaf.vhd']).returncode,
+            22)
+        out = self.path('leaf.out.vhd')
+        result = base.run_module(CLI, 'convert', self.disks['leaf.vhd'], out)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        check = base.run_module(CLI, 'check', out)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        with VhdImage(out) as image:
+            self.assertEqual(image.footer.disk_type, 3)  # dynamic
+            self.assertEqual(image.footer.creator_application, b'tap\0')
+        raw = self.path('leaf.out.raw')
+        diskimage_vhd.convert(out, raw, target_format='raw')
+        size = 8 * base.MiB + 2048
+        with open(raw, 'rb') as handle:
+            data = handle.read()
+        self.assertEqual(len(data), 10 * base.MiB)
+        self.assertEqual(hashlib.sha256(data[:size]).hexdigest(),
+                         chains.expected_sha256('xo-leaf'))
+        self.assertEqual(data[size:], bytes(len(data) - size))
 
 
 class ParentSearchTest(base.TempDirTestCase):
@@ -324,7 +399,8 @@ class VhdUtilAgreesTest(base.TempDirTestCase):
     drop-in says the same, and the chain reader finds the same parent.
     """
 
-    CASES = ('two/leaf', 'three/leaf', 'three/mid', 'wrong-uuid/leaf')
+    CASES = ('two/leaf', 'three/leaf', 'three/mid', 'wrong-uuid/leaf',
+             'xo/leaf', 'xo/mid')
 
     def golden(self, case: str, what: str) -> str:
         name = f'{case.replace("/", "-")}.{what}.txt'
@@ -337,7 +413,7 @@ class VhdUtilAgreesTest(base.TempDirTestCase):
         return result.stdout + f'exit {result.returncode}\n'
 
     def test_query_and_check_as_xenserver(self) -> None:
-        for name in ('two', 'three', 'wrong-uuid'):
+        for name in ('two', 'three', 'wrong-uuid', 'xo'):
             chains.unpack(name, self.path(name))
         for case in self.CASES:
             with self.subTest(case=case):
