@@ -28,8 +28,10 @@ import shutil
 import signal
 import sys
 import tempfile
+from types import FrameType
 from typing import Dict, List, Optional, Sequence
 
+from diskimage_vhd.posix import signals
 from vhdbench import filesystems
 from vhdbench.measure import can_drop_caches
 from vhdbench.measure import check_call
@@ -214,7 +216,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return args
 
 
-def _interrupted(number: int, frame: object) -> None:
+def _interrupted(number: int, frame: Optional[FrameType]) -> None:
+    if signals.swallowed_here(frame):  # e.g. in Popen.__del__
+        signals.deliver_later(_interrupted)
+        return
     raise KeyboardInterrupt(f'signal {number}')
 
 

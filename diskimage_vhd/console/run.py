@@ -15,6 +15,7 @@ from diskimage_vhd.errors import EXIT_INTERRUPTED
 from diskimage_vhd.errors import EXIT_TERMINATED
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import outcome
+from diskimage_vhd.posix import signals
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -32,20 +33,10 @@ class Terminated(BaseException):
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    if frame is not None and _in_import_lock_callback(frame):
-        # Python prints and drops an exception raised in a weakref
-        # callback ("Exception ignored in ... cb"): the signal would be
-        # lost and a traceback shown.  Come back a moment later instead.
-        signal.signal(signal.SIGALRM, _raise_terminated)
-        signal.setitimer(signal.ITIMER_REAL, 0.001)
+    if signals.swallowed_here(frame):
+        signals.deliver_later(_raise_terminated)
         return
     raise Terminated()
-
-
-def _in_import_lock_callback(frame: FrameType) -> bool:
-    """Whether ``frame`` is importlib's module-lock weakref callback."""
-    code = frame.f_code
-    return code.co_name == 'cb' and 'importlib' in code.co_filename
 
 
 def run_command(prog: str, body: Callable[[Sequence[str] | None], int],

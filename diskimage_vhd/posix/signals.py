@@ -11,10 +11,14 @@ the work finished, and the signal came too late to stop it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 import contextlib
 import signal
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 HELD = frozenset((signal.SIGINT, signal.SIGTERM))
 
@@ -42,3 +46,27 @@ def discard_pending() -> None:
     """Drop held signals that arrived once the change was committed."""
     while pending():
         signal.sigtimedwait(HELD, 0)
+
+
+def swallowed_here(frame: FrameType | None) -> bool:
+    """Whether an exception a signal handler raises in ``frame`` would be
+    printed and dropped by Python ("Exception ignored in ..."): inside a
+    finaliser (``__del__``) or importlib's module-lock weakref callback.
+    The signal would be lost and a traceback shown.
+    """
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == '__del__' or (
+                code.co_name == 'cb' and 'importlib' in code.co_filename):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def deliver_later(handler: Callable[[int, FrameType | None], object]
+                  ) -> None:
+    """Run ``handler`` again a millisecond from now (on SIGALRM), out of
+    the place where its exception would be dropped.
+    """
+    signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.001)
