@@ -27,6 +27,7 @@ from diskimage_vhd.format.printable import printable
 from diskimage_vhd.image import parents
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.posix.extents import Extent
+from diskimage_vhd.posix.extents import merged
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import preadv_full
 
@@ -160,17 +161,7 @@ class ChainImage:
                 if start >= visible:
                     break
                 ranges.append((start, min(end, visible)))
-        ranges.sort()
-        run_start = run_end = -1
-        for start, end in ranges:
-            if start <= run_end:
-                run_end = max(run_end, end)
-                continue
-            if run_end > run_start:
-                yield run_start, run_end
-            run_start, run_end = start, end
-        if run_end > run_start:
-            yield run_start, run_end
+        yield from merged(sorted(ranges))
 
     def read_into(self, offset: int, view: memoryview) -> None:
         """Fill ``view`` from the chain: each sector from the nearest disk

@@ -19,6 +19,7 @@ from diskimage_vhd.format.layout import HeaderLayout
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.posix.extents import data_extents as file_data_extents
 from diskimage_vhd.posix.extents import Extent
+from diskimage_vhd.posix.extents import merged
 from diskimage_vhd.posix.io import KernelCopier
 from diskimage_vhd.posix.io import pread_full
 from diskimage_vhd.posix.io import will_need
@@ -89,24 +90,20 @@ class DynamicData:
         the holes of a sparse VHD file are not read, so the cost follows
         the data for a VHD as for a raw image.
         """
+        yield from merged(self._block_extents())
+
+    def _block_extents(self) -> Iterator[Extent]:
+        """Each allocated block's file data, at its place in the disk."""
         bs = self.layout.block_size
-        run_start = run_end = -1
         for index in range(self.used_entries):
             entry = self.bat[index]
             if entry == c.UNALLOCATED:
                 continue
             data = self.layout.data_offset(entry)
             length = min(bs, self.size - index * bs)
+            shift = index * bs - data
             for start, end in file_data_extents(self.fd, data, data + length):
-                start, end = start - data + index * bs, end - data + index * bs
-                if start == run_end:
-                    run_end = end
-                    continue
-                if run_end > run_start:
-                    yield run_start, run_end
-                run_start, run_end = start, end
-        if run_end > run_start:
-            yield run_start, run_end
+                yield start + shift, end + shift
 
     def read_into(self, offset: int, view: memoryview) -> None:
         self._standalone()

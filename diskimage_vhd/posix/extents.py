@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 import errno
 import os
 
@@ -55,3 +55,19 @@ def blocks_touched(extents: Iterator[Extent], block_size: int
             start = piece_end
     if pieces:
         yield current, pieces
+
+
+def merged(extents: Iterable[Extent]) -> Iterator[Extent]:
+    """Extents sorted by start, with those that touch or overlap joined:
+    one run for each stretch of data, however many pieces described it.
+    """
+    run_start = run_end = -1
+    for start, end in extents:
+        if start <= run_end:
+            run_end = max(run_end, end)
+            continue
+        if run_end > run_start:
+            yield run_start, run_end
+        run_start, run_end = start, end
+    if run_end > run_start:
+        yield run_start, run_end
