@@ -101,12 +101,10 @@ def _cut_back(fd: int, source: str, size: int, error: VhdError) -> VhdError:
     """Truncate IN to its old ``size``; the error to raise, saying so."""
     failure = _cut(fd, size, source)
     if failure is not None:
-        return VhdError(error.path, f'{error.problem}; and {source} could not '
-                                    f'be cut back to {size} bytes: '
-                                    f'{describe_os_error(failure)}',
-                        errno=error.errno)
-    return VhdError(error.path, f'{error.problem}; {source} is {KEPT}',
-                    errno=error.errno)
+        return error.amended(f'{error.problem}; and {source} could not be '
+                             f'cut back to {size} bytes: '
+                             f'{describe_os_error(failure)}')
+    return error.amended(f'{error.problem}; {source} is {KEPT}')
 
 
 def append_and_rename(fd: int, source: str, target: str, data: bytes,
