@@ -168,8 +168,8 @@ def rename_and_cut(fd: int, source: str, target: str, length: int,
             try:
                 _rename(source, target)
             except VhdError as error:
-                raise VhdError(error.path, f'{error.problem}; {source} is '
-                                           f'{KEPT}') from None
+                raise error.amended(f'{error.problem}; {source} is '
+                                    f'{KEPT}') from None
             try:
                 os.ftruncate(fd, length)
             except OSError as error:
