@@ -20,11 +20,9 @@ import sys
 
 from diskimage_vhd.console.shown import shown
 from diskimage_vhd.errors import describe_os_error
+from diskimage_vhd.errors import EXIT_FAILURE
 from diskimage_vhd.posix import outcome
 
-# The status of a command whose output could not be written: EIO, as a
-# C tool's failed fflush(stdout) would make it fail.
-EXIT_OUTPUT = 1
 ERRORS = 'diskimage-vhd-bytes'
 Body = Callable[[Sequence[str] | None], int]
 
@@ -141,7 +139,7 @@ def guarded(prog: str, body: Body) -> Body:
             return status
         except BrokenPipeError:
             _silence(sys.stdout)
-            return EXIT_OUTPUT
+            return EXIT_FAILURE
         except OSError as error:
             if error.errno not in (errno.ENOSPC, errno.EAGAIN, errno.EIO,
                                    errno.EDQUOT, errno.EFBIG):
@@ -149,5 +147,5 @@ def guarded(prog: str, body: Body) -> Body:
             _silence(sys.stdout)
             done = f'; {outcome.summary()}' if outcome.DONE else ''
             say(f'{prog}: standard output: {describe_os_error(error)}{done}')
-            return EXIT_OUTPUT
+            return EXIT_FAILURE
     return run
