@@ -16,7 +16,6 @@ from diskimage_vhd.format import timestamps
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import Zeros
-from diskimage_vhd.sizes import is_number
 from diskimage_vhd.sizes import parse_number
 
 if TYPE_CHECKING:
@@ -91,11 +90,12 @@ def resolve_timestamp(explicit: str | int | None = None,
 def source_date_epoch(environ: Mapping[str, str]) -> int:
     """``SOURCE_DATE_EPOCH``: whole Unix seconds, as its specification says."""
     text = environ['SOURCE_DATE_EPOCH'].strip()
-    if not is_number(text):
+    try:
+        return parse_number(text)
+    except ValueError:
         raise UsageError(None, f'SOURCE_DATE_EPOCH: {text[:40]!r} is not a '
                                'Unix time (whole seconds since 1970-01-01 '
-                               'UTC)')
-    return int(text)
+                               'UTC)') from None
 
 
 def is_reproducible(explicit_timestamp: str | int | None,

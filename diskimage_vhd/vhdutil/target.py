@@ -13,8 +13,10 @@ the element's preflight asks it, so a typo stops the build at its start.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import os
 from typing import Callable
 
+from diskimage_vhd.errors import EXIT_OK
 from diskimage_vhd.errors import InvalidVhdError
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.vhdutil.options import HELP
@@ -60,10 +62,9 @@ def check_output(path: str, target: str,
 def run(args: list[str], out: Callable[[str], None],
         environ: Mapping[str, str] | None = None) -> int:
     """``vhd-util target``: the element's preflight check."""
-    import os
     if args == ['-h']:
         raise UsageError(None, '', kind=HELP)
     if args:
         raise usage(f'unexpected argument {args[0]!r}')
     out(dib_target(os.environ if environ is None else environ) or OFF)
-    return 0
+    return EXIT_OK
