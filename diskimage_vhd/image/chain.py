@@ -260,8 +260,8 @@ def _bit_string(bitmap: bytes, block_size: int) -> str:
 def _read_present(disk: VhdImage, position: int, view: memoryview) -> None:
     """Read written bytes of a differencing disk's block from the file."""
     assert disk.bat is not None
-    index, within = divmod(position, disk.block_size)
-    start = disk.bat[index] * c.SECTOR_SIZE + disk.bitmap_bytes + within
+    index, within = disk.layout.where(position)
+    start = disk.layout.data_offset(disk.bat[index], within)
     if preadv_full(disk.fd, view, start) < len(view):
         raise InvalidVhdError(disk.path, 'truncated: data ends before offset '
                                          f'{start + len(view)}',
