@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import UsageError
-from diskimage_vhd.make.emit import CHECKSUMS
-from diskimage_vhd.make.emit import STDOUT_NAME
 from diskimage_vhd.make import sidecars
+from diskimage_vhd.make.sinks import CHECKSUMS
+from diskimage_vhd.make.sinks import STDOUT_NAME
 from diskimage_vhd.posix import guard
 
 if TYPE_CHECKING:

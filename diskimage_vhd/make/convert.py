@@ -23,20 +23,19 @@ from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
-from diskimage_vhd.make.emit import emit
-from diskimage_vhd.make.emit import FileSink
-from diskimage_vhd.make.emit import Hashes
-from diskimage_vhd.make.emit import plan_blocks
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
+from diskimage_vhd.make.render import render
+from diskimage_vhd.make.render import Rendering
 from diskimage_vhd.make.resized import resized
 from diskimage_vhd.make import sidecars as sidecar_files
-from diskimage_vhd.make.writer import finish_dynamic
-from diskimage_vhd.make.writer import finish_fixed
-from diskimage_vhd.make.writer import write_dynamic
-from diskimage_vhd.make.writer import write_plain
-from diskimage_vhd.make.writer import Written
+from diskimage_vhd.make.sinks import ChecksumFileSink
+from diskimage_vhd.make.sinks import FileSink
+from diskimage_vhd.make.sinks import Hashes
+from diskimage_vhd.make.survey import DataMap
+from diskimage_vhd.make.survey import survey
+from diskimage_vhd.make.survey import surveyed
 from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.posix.atomic import commit_together
 from diskimage_vhd.posix import guard
@@ -82,6 +81,20 @@ class ConversionResult(namedtuple('ConversionResult', (
             return None
         import uuid as uuidlib
         return uuidlib.UUID(bytes=self.unique_id_bytes)
+
+    @classmethod
+    def of(cls, source: str, destination: str, source_format: str,
+           target_format: str, written: Rendering, stamp: identity.Stamp,
+           checksums: dict[str, str]) -> ConversionResult:
+        """The result of rendering ``written`` (stamped by ``stamp``)."""
+        plan, footer = written.plan, written.footer
+        return cls(source=source, destination=destination,
+                   source_format=source_format, target_format=target_format,
+                   virtual_size=plan.virtual_size, file_size=plan.file_size,
+                   allocated_blocks=plan.allocated_blocks,
+                   unique_id_bytes=footer.unique_id if footer else None,
+                   timestamp=stamp.unix_time if footer else None,
+                   checksums=checksums)
 
 
 class EndingProgress:
@@ -277,15 +290,9 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
             with contextlib.ExitStack() as stack:
                 output = stack.enter_context(
                     AtomicOutput(destination, notify, sync=sync))
-                if checksums:
-                    written, footer, sums = _write_forward(
-                        opened, output.fd, target_format, allocate_all,
-                        max_size, stamp, report, notify, checksums, sync)
-                else:
-                    written, footer = _write(opened, output.fd, target_format,
-                                             allocate_all, max_size, stamp,
-                                             report, notify, sync)
-                    sums = {}
+                written, sums = _write(opened, output.fd, target_format,
+                                       allocate_all, max_size, stamp, report,
+                                       notify, checksums, sync)
                 opened.check_unchanged()
                 beside = sidecar_files.open_sidecars(
                     stack, checksum_files, sums, destination, notify, sync)
@@ -295,12 +302,8 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     finally:
         opened.close()
     report.finish()
-    return ConversionResult(
-        source=source, destination=destination, source_format=actual,
-        target_format=target_format, virtual_size=written.virtual_size,
-        file_size=written.file_size, allocated_blocks=written.allocated_blocks,
-        unique_id_bytes=footer.unique_id if footer else None,
-        timestamp=stamp.unix_time if footer else None, checksums=sums)
+    return ConversionResult.of(source, destination, actual, target_format,
+                               written, stamp, sums)
 
 
 def target_size(source: Source, target_format: str,
@@ -313,30 +316,73 @@ def target_size(source: Source, target_format: str,
     return _within_limit(source, source.size, 'bytes'), 0
 
 
+def target_plan(source: Source, target_format: str, max_size: int | None,
+                notify: Notify | None = None) -> Plan:
+    """The empty layout of the target (its blocks are found by ``survey``)."""
+    size, entries = target_size(source, target_format, max_size)
+    _note_padding(source, target_format, size, notify)
+    if target_format == 'dynamic':
+        return DynamicPlan(size, entries)
+    return FlatPlan(size, footer=target_format == 'fixed')
+
+
+class Footing:
+    """The footer of one output, made once the data allows it.
+
+    A UUID that follows the content (``SOURCE_DATE_EPOCH``) waits for the
+    content digest, hashed on a worker thread (``hashing.py``) from the
+    blocks it is given; otherwise the footer can be made at once.  No
+    stamp (measuring) or a raw target: no footer.  Used as a context, so
+    the worker stops whatever happens.
+    """
+
+    def __init__(self, stamp: identity.Stamp | None, target_format: str,
+                 plan: Plan, source: Source):
+        self.stamp = stamp if target_format != 'raw' else None
+        self.disk_type = (c.DISK_TYPE_DYNAMIC if target_format == 'dynamic'
+                          else c.DISK_TYPE_FIXED)
+        self.size = plan.virtual_size
+        self.hasher = None
+        if self.stamp is not None and self.stamp.needs_digest:
+            # Imported here: a conversion without a digest needs neither
+            # threads nor queues.
+            from diskimage_vhd.make.hashing import BackgroundDigest
+            self.hasher = BackgroundDigest(
+                identity.ContentDigest(self.size), source)
+
+    def __enter__(self) -> Footing:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.hasher is not None:
+            self.hasher.close()
+
+    def footer(self) -> Footer | None:
+        """The footer, once every block was given to the hasher."""
+        if self.stamp is None:
+            return None
+        digest = self.hasher.finish() if self.hasher is not None else None
+        return self.stamp.footer(self.disk_type, self.size, digest)
+
+
 def planned(source: Source, target_format: str, allocate_all: bool,
             max_size: int | None, stamp: identity.Stamp | None,
             progress: Callable[[int], None] | None = None,
-            notify: Notify | None = None) -> tuple[Plan, Footer | None]:
-    """The layout of the target, and its footer, before writing a byte.
+            notify: Notify | None = None) -> Rendering:
+    """The target laid out and stamped before a byte is written, for the
+    outputs that take it in file order (pipes, ``VhdFile``, ``measure``).
 
-    Finding the allocated blocks reads the data extents (the first page of
-    each, unless the UUID is derived from the content: then all of it).
-    With no ``stamp`` (measuring), no footer.
+    The planning pass probes the data extents; a UUID derived from the
+    content has the data hashed on the way.  With no ``stamp``
+    (measuring), no footer and, where the layout does not follow the
+    data, no pass at all.
     """
-    size, entries = target_size(source, target_format, max_size)
-    _note_padding(source, target_format, size, notify)
-    plan: Plan = (DynamicPlan(size, entries) if target_format == 'dynamic'
-                  else FlatPlan(size, footer=target_format == 'fixed'))
-    needs_digest = stamp is not None and stamp.needs_digest
-    digest = identity.ContentDigest(size) if needs_digest else None
-    plan_blocks(source, plan, allocate_all=allocate_all, digest=digest,
-                progress=progress)
-    if stamp is None or target_format == 'raw':
-        return plan, None
-    disk_type = (c.DISK_TYPE_DYNAMIC if target_format == 'dynamic'
-                 else c.DISK_TYPE_FIXED)
-    return plan, stamp.footer(disk_type, size,
-                              digest.digest() if digest else None)
+    plan = target_plan(source, target_format, max_size, notify)
+    with Footing(stamp, target_format, plan, source) as footing:
+        data = survey(source, plan, allocate_all=allocate_all,
+                      mapped=stamp is not None, digest=footing.hasher,
+                      progress=progress)
+        return Rendering(plan, data, source.size, footing.footer())
 
 
 def _note_padding(source: Source, target_format: str, size: int,
@@ -353,44 +399,28 @@ def _note_padding(source: Source, target_format: str, size: int,
                '(the added tail reads as zeros)')
 
 
-def _write_forward(source: Source, fd: int, target_format: str,
-                   allocate_all: bool, max_size: int | None,
-                   stamp: identity.Stamp, report: Callable[[int], None],
-                   notify: Notify | None, checksums: Sequence[str],
-                   sync: bool
-                   ) -> tuple[Written, Footer | None, dict[str, str]]:
-    """Plan first, then write front to back, hashing the output on the way."""
-    plan, footer = planned(source, target_format, allocate_all, max_size,
-                           stamp, notify=notify)
-    length, sums = emit(plan, footer, source, FileSink(fd, Hashes(checksums), sync),
-                        report)
-    written = Written(plan.virtual_size, length,
-                      plan if isinstance(plan, DynamicPlan) else None)
-    return written, footer, sums
-
-
 def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
            max_size: int | None, stamp: identity.Stamp,
            report: Callable[[int], None], notify: Notify | None,
-           sync: bool) -> tuple[Written, Footer | None]:
-    """Write the data, then stamp the footer from what was written.
+           checksums: Sequence[str], sync: bool
+           ) -> tuple[Rendering, dict[str, str]]:
+    """Plan the target, then render it into the new file ``fd``.
 
-    The content is hashed only when the UUID is derived from it.
+    Without checksums the data goes out as the planning pass finds it (a
+    content digest, if the UUID follows the content, hashed beside the
+    copy), the footer and metadata last; with them every byte goes in
+    file order, hashed on its way, after the pass (which then makes the
+    content digest).
     """
-    size, entries = target_size(source, target_format, max_size)
-    digest = identity.ContentDigest(size) if stamp.needs_digest else None
-    _note_padding(source, target_format, size, notify)
-    if target_format == 'dynamic':
-        written = write_dynamic(source, fd, DynamicPlan(size, entries),
-                                allocate_all=allocate_all, digest=digest,
-                                progress=report, sync=sync)
-        footer = stamp.footer(c.DISK_TYPE_DYNAMIC, size, written.digest)
-        finish_dynamic(fd, written.plan, footer)
-        return written, footer
-    written = write_plain(source, fd, size, digest=digest, progress=report,
-                          sync=sync)
-    if target_format == 'raw':
-        return written, None
-    footer = stamp.footer(c.DISK_TYPE_FIXED, size, written.digest)
-    written = written._replace(file_size=finish_fixed(fd, size, footer))
-    return written, footer
+    plan = target_plan(source, target_format, max_size, notify)
+    sink: FileSink = (ChecksumFileSink(fd, source, Hashes(checksums), sync)
+                      if checksums else FileSink(fd, source, sync))
+    data = DataMap()
+    rendering = Rendering(plan, data, source.size)
+    with Footing(stamp, target_format, plan, source) as footing:
+        early = footing.hasher if sink.in_order else None
+        render(rendering, sink, footing.footer, progress=report,
+               digest=None if early else footing.hasher,
+               settled=surveyed(source, plan, data,
+                                allocate_all=allocate_all, digest=early))
+    return rendering, sink.hashes.hexdigests() if sink.hashes else {}

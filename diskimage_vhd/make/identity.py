@@ -151,8 +151,9 @@ _ZEROS = memoryview(bytes(c.BLOCK_SIZE))
 def content_digest(source: Source, virtual_size: int) -> bytes:
     """Read ``source``'s data (not its holes) for its ``ContentDigest``.
 
-    For outputs written in place or streamed, where the UUID is needed
-    before the data goes out; the writers hash as they copy instead.
+    For a footer added in place, where the UUID is needed before the
+    data is touched; a conversion hashes in its planning pass or beside
+    its copy instead (``convert.Footing``).
     """
     digest = ContentDigest(virtual_size)
     for block in BlockReader(source, c.BLOCK_SIZE).data_blocks():

@@ -23,12 +23,12 @@ from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make.convert import ProgressCallback
 from diskimage_vhd.make.convert import resolve_format
-from diskimage_vhd.make.emit import emit
-from diskimage_vhd.make.emit import Hashes
-from diskimage_vhd.make.emit import STDOUT_NAME
-from diskimage_vhd.make.emit import StreamSink
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
+from diskimage_vhd.make.render import render
+from diskimage_vhd.make.sinks import Hashes
+from diskimage_vhd.make.sinks import STDOUT_NAME
+from diskimage_vhd.make.sinks import StreamSink
 from diskimage_vhd.posix.durable import flush_if_file
 
 if TYPE_CHECKING:  # uuid is imported where a UUID object is made
@@ -65,7 +65,8 @@ def measure(source: str | os.PathLike, *,
     opened, actual = open_input(path, source_format, target_format, size,
                                 target, size_rule=size_rule)
     try:
-        plan, _ = planned(opened, target_format, allocate_all, max_size, None)
+        plan = planned(opened, target_format, allocate_all, max_size,
+                       None).plan
     finally:
         opened.close()
     dynamic = isinstance(plan, DynamicPlan)
@@ -103,15 +104,16 @@ def stream(source: str | os.PathLike, fd: int, *,
     stamp = identity.Stamp.resolve(timestamp, unique_id)
     opened, actual = open_input(path, source_format, target_format, size,
                                 target, notify, size_rule)
-    sink = StreamSink(fd, Hashes(checksums))
     try:
+        sink = StreamSink(fd, opened, Hashes(checksums))
         report = EndingProgress(progress, opened.size)
         first, second = _passes(report if progress else None, opened.size,
                                 stamp.needs_digest)
-        plan, footer = planned(opened, target_format, allocate_all, max_size,
-                               stamp, first, notify)
+        rendering = planned(opened, target_format, allocate_all, max_size,
+                            stamp, first, notify)
+        plan = rendering.plan
         try:
-            length, sums = emit(plan, footer, opened, sink, second)
+            render(rendering, sink, progress=second)
             if sync:
                 flush_if_file(fd)
         except BrokenPipeError:
@@ -128,12 +130,8 @@ def stream(source: str | os.PathLike, fd: int, *,
     finally:
         opened.close()
     report.finish()
-    return ConversionResult(
-        source=path, destination=name, source_format=actual,
-        target_format=target_format, virtual_size=plan.virtual_size,
-        file_size=length, allocated_blocks=plan.allocated_blocks,
-        unique_id_bytes=footer.unique_id if footer else None,
-        timestamp=stamp.unix_time if footer else None, checksums=sums)
+    return ConversionResult.of(path, name, actual, target_format, rendering,
+                               stamp, sink.hashes.hexdigests())
 
 
 def _passes(progress: ProgressCallback | None, total: int,

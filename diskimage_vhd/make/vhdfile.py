@@ -19,25 +19,26 @@ from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd.make import identity
-from diskimage_vhd.make.plan import DATA
-from diskimage_vhd.make.plan import METADATA
+from diskimage_vhd.make.render import put
 from diskimage_vhd.make.render import Rendering
 
 if TYPE_CHECKING:
     import uuid as uuidlib  # imported where a UUID object is made
 
     from diskimage_vhd.image.sources import Source
-    from diskimage_vhd.make.plan import Plan
+    from diskimage_vhd.make.render import Copied
+    from diskimage_vhd.make.render import Empty
+    from diskimage_vhd.make.render import Sectors
 
 
 class _Image:
     """What every view of one VHD shares: the source and the rendering."""
 
-    def __init__(self, source: Source, plan: Plan, footer: Footer | None):
+    def __init__(self, source: Source, rendering: Rendering):
         self.source = source
-        self.plan = plan
-        self.footer = footer
-        self.rendering = Rendering(plan, footer)
+        self.rendering = rendering
+        self.plan = rendering.plan
+        self.footer = rendering.footer
         self.views = 0
 
     def read_at(self, offset: int, view: memoryview) -> int:
@@ -47,28 +48,35 @@ class _Image:
         end = min(offset + len(view), self.plan.file_size)
         if offset >= end:
             return 0
-        for region in self.plan.regions(offset):
-            if region.end <= offset:
-                continue
-            if region.start >= end:
-                break
-            lo, hi = max(region.start, offset), min(region.end, end)
-            part = view[lo - offset:hi - offset]
-            if region.kind == DATA:
-                self._data(region.origin + lo - region.start, part)
-            elif region.kind == METADATA:
-                part[:] = self.rendering.metadata()[lo:hi]
-            else:
-                part[:] = self.rendering.constant(region, lo, hi)
+        put(self.rendering, self.rendering.pieces(offset, end),
+            _ViewSink(self.source, view, offset))
         return end - offset
 
-    def _data(self, virtual: int, part: memoryview) -> None:
-        """Virtual disk bytes; past the source's end (padding), zeros."""
-        inside = max(0, min(len(part), self.source.size - virtual))
-        if inside:
-            self.source.read_into(virtual, part[:inside])
-        if inside < len(part):
-            part[inside:] = bytes(len(part) - inside)
+
+class _ViewSink:
+    """A caller's buffer over ``[base, base + len(view))`` of the VHD:
+    the rendering's pieces of that range, read or made into it.
+    """
+
+    in_order = True
+
+    def __init__(self, source: Source, view: memoryview, base: int):
+        self.source = source
+        self.view = view
+        self.base = base
+
+    def sectors(self, piece: Sectors) -> None:
+        start = piece.offset - self.base
+        self.view[start:start + len(piece.data)] = piece.data
+
+    def copy(self, piece: Copied) -> None:
+        start = piece.offset - self.base
+        self.source.read_into(piece.origin,
+                              self.view[start:start + piece.length])
+
+    def empty(self, piece: Empty) -> None:
+        start = piece.offset - self.base
+        self.view[start:start + piece.length] = bytes(piece.length)
 
 
 class VhdFile(io.RawIOBase):
@@ -97,12 +105,12 @@ class VhdFile(io.RawIOBase):
             opened, _ = open_input(os.fspath(source), source_format,
                                    target_format, target=target)
             try:
-                plan, footer = planned(opened, target_format, allocate_all,
-                                       max_size, stamp)
+                rendering = planned(opened, target_format, allocate_all,
+                                    max_size, stamp)
             except BaseException:
                 opened.close()
                 raise
-            _image = _Image(opened, plan, footer)
+            _image = _Image(opened, rendering)
         self._image = _image
         self._image.views += 1
         self._start = _start

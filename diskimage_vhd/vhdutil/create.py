@@ -19,7 +19,9 @@ from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
-from diskimage_vhd.make.writer import finish_dynamic
+from diskimage_vhd.make.render import render
+from diskimage_vhd.make.render import Rendering
+from diskimage_vhd.make.sinks import FileSink
 from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.vhdutil.environment import environment_flag
@@ -63,9 +65,10 @@ def create(name: str, size_mb: int, metadata_mb: int, reserve: bool,
                 _write_fixed(output.fd, reserved,
                              stamp.footer(c.DISK_TYPE_FIXED, size, digest))
             else:
-                finish_dynamic(output.fd,
-                               DynamicPlan(size, blocks_for(reserved)),
-                               stamp.footer(c.DISK_TYPE_DYNAMIC, size, digest))
+                footer = stamp.footer(c.DISK_TYPE_DYNAMIC, size, digest)
+                empty = Rendering(DynamicPlan(size, blocks_for(reserved)),
+                                  None, 0, footer)
+                render(empty, FileSink(output.fd))
             output.commit()
         except OSError as error:
             raise os_error(name, error) from None

@@ -104,7 +104,7 @@ class LayerTest(base.TempDirTestCase):
         result = base.run([sys.executable, '-c', code], cwd=base.REPO_ROOT)
         self.assertEqual(result.returncode, 0, result.stderr)
         loaded = set(result.stdout.split())
-        self.assertIn('diskimage_vhd.make.writer', loaded)  # it did convert
+        self.assertIn('diskimage_vhd.make.render', loaded)  # it did convert
         deferred = {'diskimage_vhd.xen.readiness', 'diskimage_vhd.xen.check',
                     'diskimage_vhd.make.stream', 'diskimage_vhd.make.hashing',
                     'diskimage_vhd.image.summary', 'diskimage_vhd.dib',

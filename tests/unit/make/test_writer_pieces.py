@@ -23,8 +23,10 @@ from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
-from diskimage_vhd.make.writer import finish_dynamic
-from diskimage_vhd.make.writer import write_dynamic
+from diskimage_vhd.make.render import render
+from diskimage_vhd.make.render import Rendering
+from diskimage_vhd.make.sinks import FileSink
+from diskimage_vhd.make.survey import survey
 from tests import base
 
 MiB, BLOCK = base.MiB, base.BLOCK
@@ -154,9 +156,8 @@ class TestWriterContract(base.TempDirTestCase):
         out = self.path('memory.vhd')
         with open(out, 'wb') as handle:
             plan = DynamicPlan(len(data), len(data) // BLOCK)
-            written = write_dynamic(source, handle.fileno(), plan,
-                                    allocate_all=False)
-            finish_dynamic(handle.fileno(), written.plan,
-                           stamp.footer(c.DISK_TYPE_DYNAMIC, len(data)))
+            rendering = Rendering(plan, survey(source, plan), source.size)
+            render(rendering, FileSink(handle.fileno(), source),
+                   lambda: stamp.footer(c.DISK_TYPE_DYNAMIC, len(data)))
         with open(out, 'rb') as produced, open(expected, 'rb') as wanted:
             self.assertEqual(produced.read(), wanted.read())
