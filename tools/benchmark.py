@@ -71,7 +71,8 @@ ROWS: Dict[str, Row] = {
     'a-cold': Row('a', 'cold', 'page cache dropped before every run',
                   cold=True),
     'd': Row('a', 'dib', "DIB's steps on a: cp; vhd-util convert 0->1, "
-             '1->2; rm .bak; and the same with qemu-img for the two converts'),
+             '1->2; rm .bak; and the same with qemu-img for the two '
+             'converts (cp; qemu-img convert; rm the copy)'),
     'b': Row('b', 'durable'),
     'b-cold': Row('b', 'cold', 'page cache dropped before every run',
                   cold=True),
