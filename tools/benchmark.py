@@ -2,8 +2,9 @@
 """Benchmark diskimage-vhd against ``qemu-img convert -O vpc`` and ``cp``.
 
 Makes its own seeded workloads, runs every tool on each as a user would (a
-child process), alternating tools, and prints the median wall time (and the fastest and slowest run), the
-child's peak RSS and the output sizes, with ratios to qemu-img, then each
+child process), alternating tools, and prints the median wall time (and
+the fastest and slowest run), the child's peak RSS and the output sizes,
+with ratios to qemu-img, then each
 performance target with the ratio it is judged by and whether it is met.
 Each mode is judged against the peer in the same mode: the default (no
 flush) against ``qemu-img convert -O vpc`` and ``cp --sparse=always``;
