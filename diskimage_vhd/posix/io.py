@@ -8,15 +8,12 @@ import errno
 import mmap
 import os
 import stat
-from typing import TYPE_CHECKING
+from typing import Any
 
 from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import guard
-
-if TYPE_CHECKING:
-    from typing import Any
 
 # No file reaches 2^63 bytes, and lseek refuses offsets beyond off_t.
 MAX_OFFSET = 1 << 63
