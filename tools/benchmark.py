@@ -2,8 +2,9 @@
 """Benchmark diskimage-vhd against ``qemu-img convert -O vpc`` and ``cp``.
 
 Makes its own seeded workloads, runs every tool on each as a user would (a
-child process), alternating tools, and prints the median wall time, the
-child's peak RSS and the output sizes, with ratios to qemu-img, then each
+child process), alternating tools, and prints the median wall time (and
+the fastest and slowest run), the child's peak RSS and the output sizes,
+with ratios to qemu-img, then each
 performance target with the ratio it is judged by and whether it is met.
 Each mode is judged against the peer in the same mode: the default (no
 flush) against ``qemu-img convert -O vpc`` and ``cp --sparse=always``;
@@ -71,7 +72,8 @@ ROWS: Dict[str, Row] = {
     'a-cold': Row('a', 'cold', 'page cache dropped before every run',
                   cold=True),
     'd': Row('a', 'dib', "DIB's steps on a: cp; vhd-util convert 0->1, "
-             '1->2; rm .bak; and the same with qemu-img for the two converts'),
+             '1->2; rm .bak; and the same with qemu-img for the two '
+             'converts (cp; qemu-img convert; rm the copy)'),
     'b': Row('b', 'durable'),
     'b-cold': Row('b', 'cold', 'page cache dropped before every run',
                   cold=True),

@@ -31,6 +31,7 @@ declare -A packages=(
     [grub-mkimage]=grub-pc-bin [extlinux]=extlinux [mcopy]=mtools
     [qemu-system-x86_64]=qemu-system-x86
     [/usr/lib/xen-4.17/bin/pygrub]=xen-utils-4.17
+    [fincore]=util-linux-extra
 )
 missing=()
 for command in "${!packages[@]}"; do

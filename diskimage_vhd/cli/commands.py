@@ -7,14 +7,14 @@ from diskimage_vhd.console import startup  # noqa: F401,H306
 import argparse  # noqa: H306
 from collections.abc import Sequence
 import functools
+import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TextIO
 
 from diskimage_vhd import check
 from diskimage_vhd.cli import measure as measure_cli
 from diskimage_vhd.cli import outputs
 from diskimage_vhd.cli.outputs import STDOUT_NAME
-from diskimage_vhd.cli.parsing import Parser
 from diskimage_vhd.console.progress import break_line
 from diskimage_vhd.console.progress import Progress
 from diskimage_vhd.console.run import finish_process
@@ -22,26 +22,25 @@ from diskimage_vhd.console.run import run_command
 from diskimage_vhd.console.shown import json_safe
 from diskimage_vhd.console.shown import shown
 from diskimage_vhd.console import streams
+from diskimage_vhd import dib
 from diskimage_vhd.errors import EXIT_INVALID
 from diskimage_vhd.errors import EXIT_OK
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.shapes import TARGETS
+from diskimage_vhd.image.summary import inspect
 from diskimage_vhd.make.convert import convert
 from diskimage_vhd.make.identity import parse_uuid
 from diskimage_vhd.sizes import format_size
 from diskimage_vhd.sizes import plural
 from diskimage_vhd.version import version_string
 
-if TYPE_CHECKING:
-    from typing import TextIO
-
 PROG = 'diskimage-vhd'
 
 
 class _Version(argparse.Action):
-    """``--version``, looked up only when asked: pbr takes 60 ms to import,
-    a third of the start-up of every command.
+    """``--version``, looked up only when asked: pbr's lookup takes some
+    50 ms, more than all the rest of a conversion's start-up.
     """
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
@@ -55,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     (about 4 ms) than checking a small disk, and ``main`` runs many times
     in one process under the fuzz campaign and the API's callers.
     """
-    parser = Parser(
+    parser = argparse.ArgumentParser(
         prog=PROG,
         description='Make, inspect and check XenServer-ready VHD disk images.')
     parser.add_argument('--version', action=_Version, nargs=0,
@@ -193,10 +192,7 @@ SIZE_KEYS = {'virtual_size', 'file_size', 'data_bytes', 'block_size', 'max_size'
 
 
 def _print_json(value: object, stream: TextIO | None = None) -> None:
-    """JSON for programs; json is imported only by the commands that print
-    it, not by every conversion's start-up.
-    """
-    import json
+    """JSON for programs: the values made safe to print (``json_safe``)."""
     print(json.dumps(json_safe(value), indent=2, sort_keys=True),
           file=stream or sys.stdout)
 
@@ -212,7 +208,6 @@ def _info(args: argparse.Namespace) -> int:
 
     The exit status is that of the first failure, as without --json.
     """
-    from diskimage_vhd.image.summary import inspect  # only info needs it
     status = 0
     described: list[dict[str, object]] = []
     for path in args.files:
@@ -280,6 +275,9 @@ def _check_for(path: str, target: str, as_json: bool = False,
                quiet: bool = False) -> int:
     """``check --for`` (and ``convert --for``): findings, then a verdict."""
     stream = stream or sys.stdout
+    # XenServer's rules, imported only by the commands that apply them:
+    # they are most of the package, and the one import a conversion's
+    # start-up cannot afford (doc/source/architecture.rst).
     from diskimage_vhd.xen.targets import assess
     from diskimage_vhd.xen.targets import report_lines
     readiness = assess(path, target, check_bitmaps=bitmaps)
@@ -301,7 +299,6 @@ def _main(argv: Sequence[str] | None) -> int:
         return _check(args)
     if args.command == 'measure':
         return measure_cli.run(args)
-    from diskimage_vhd import dib
     print(dib.elements_path())
     return 0
 

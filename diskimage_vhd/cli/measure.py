@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import dataclasses
+import json
+from typing import Any
 
 from diskimage_vhd.console.shown import shown
 from diskimage_vhd.errors import UsageError
@@ -12,11 +14,9 @@ from diskimage_vhd.format.sizing import AUTO
 from diskimage_vhd.format.sizing import SIZE_RULES
 from diskimage_vhd.make.convert import FORMATS
 from diskimage_vhd.make.convert import resolve_format
+from diskimage_vhd.make.stream import measure
 from diskimage_vhd import sizes
 from diskimage_vhd.sizes import format_size
-
-if TYPE_CHECKING:
-    from typing import Any
 
 
 def add_parser(commands: Any) -> None:
@@ -95,13 +95,10 @@ def _size_option(option: str, text: str | None) -> int | None:
 
 
 def run(args: argparse.Namespace, out: Any | None = None) -> int:
-    from diskimage_vhd.make.stream import measure  # not at every start-up
     layout = layout_options(args)
     result = measure(args.source, source_format=args.source_format,
                      target_format=args.target_format, **layout)
     if args.json:
-        import dataclasses
-        import json
         print(json.dumps(dataclasses.asdict(result), indent=2,
                          sort_keys=True), file=out)
         return 0

@@ -9,17 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.make import sidecars
 from diskimage_vhd.make.sinks import CHECKSUMS
 from diskimage_vhd.make.sinks import STDOUT_NAME
+from diskimage_vhd.make.stream import stream
 from diskimage_vhd.posix import guard
-
-if TYPE_CHECKING:
-    from typing import Any
 
 STDOUT_FILENO = guard.STDOUT_FILENO
 
@@ -75,7 +73,6 @@ def to_stdout(args: argparse.Namespace, files: sidecars.Sidecars,
     guard.check_all(sidecars.paths(files), [args.source], stdout=True)
     if sys.stdout is not None:
         sys.stdout.flush()
-    from diskimage_vhd.make.stream import stream  # only streams need it
     result = stream(args.source, fd, **options)
     sidecars.write_sidecars(files, result.checksums, STDOUT_NAME,
                             options.get('notify'), options.get('sync', False))

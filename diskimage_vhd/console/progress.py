@@ -5,12 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TextIO
 
 from diskimage_vhd.sizes import format_size
-
-if TYPE_CHECKING:
-    from typing import TextIO
 
 BAR_WIDTH = 30
 MIN_BAR_WIDTH = 10
@@ -25,7 +22,7 @@ MIN_RATE_SECONDS = 1.0
 
 # The bar whose line is open on the terminal: anything else printed to the
 # terminal must end that line first (break_line), or it lands on the bar.
-_open_line: 'Progress' | None = None
+_open_line: Progress | None = None
 
 
 def break_line() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import gc
 import signal
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import Any
 
 from diskimage_vhd.console.progress import break_line
 from diskimage_vhd.console import startup
@@ -16,10 +17,6 @@ from diskimage_vhd.errors import EXIT_TERMINATED
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.posix import outcome
 from diskimage_vhd.posix import signals
-
-if TYPE_CHECKING:
-    from types import FrameType
-    from typing import Any
 
 
 class Terminated(BaseException):
@@ -83,10 +80,11 @@ def finish_process(status: int) -> int:
     """Return ``status`` for ``sys.exit``, Python's shutdown made cheap.
 
     At exit the interpreter runs its cycle collector over every object the
-    imports made: 20 ms on a 2-core machine, a sixth of converting an empty
-    1 TiB disk (issue 12).  ``gc.freeze`` puts them out of its sight; they
-    are still freed, or left to the kernel, as the process ends.  Only for
-    a process about to end: in a long-lived one, frozen cycles would stay.
+    imports made, a measurable share of converting an empty 1 TiB disk
+    (doc/source/architecture.rst).  ``gc.freeze`` puts them out of its
+    sight; they are still freed, or left to the kernel, as the process
+    ends.  Only for a process about to end: in a long-lived one, frozen
+    cycles would stay.
     """
     gc.freeze()
     return status

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import uuid as uuidlib
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import creators
@@ -11,9 +11,6 @@ from diskimage_vhd.format.geometry import Geometry
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
 from diskimage_vhd.format.structure import Structure
-
-if TYPE_CHECKING:  # uuid (and the platform module it loads) costs start-up
-    import uuid as uuidlib
 
 
 @structure
@@ -86,7 +83,6 @@ class Footer(Structure):
 
     @property
     def uuid(self) -> uuidlib.UUID:
-        import uuid as uuidlib  # here: a conversion needs only the bytes
         return uuidlib.UUID(bytes=self.unique_id)
 
     @property

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
+from typing import NamedTuple
 
 from diskimage_vhd.format.constants import SECTOR_SIZE
 from diskimage_vhd.format.units import sectors_for
 
 
-class Geometry(namedtuple('Geometry', 'cylinders heads sectors_per_track')):
-    """Cylinders, heads and sectors per track, as the footer stores them."""
+class Geometry(NamedTuple):
+    """Cylinders, heads and sectors per track, as the footer stores them (a
+    triple: ``info`` shows it as one).
+    """
 
-    __slots__ = ()
     cylinders: int
     heads: int
     sectors_per_track: int

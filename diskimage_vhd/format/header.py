@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import uuid as uuidlib
 
 from diskimage_vhd.format import bat
 from diskimage_vhd.format import constants as c
@@ -11,9 +11,6 @@ from diskimage_vhd.format.locator import parse_locators
 from diskimage_vhd.format.structure import field
 from diskimage_vhd.format.structure import structure
 from diskimage_vhd.format.structure import Structure
-
-if TYPE_CHECKING:  # uuid (and the platform module it loads) costs start-up
-    import uuid as uuidlib
 
 
 @structure
@@ -51,7 +48,6 @@ class DynamicHeader(Structure):
 
     @property
     def parent_uuid(self) -> uuidlib.UUID:
-        import uuid as uuidlib  # here: a conversion needs only the bytes
         return uuidlib.UUID(bytes=self.parent_unique_id)
 
     @property

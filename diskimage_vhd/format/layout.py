@@ -7,17 +7,14 @@ writer); ``DynamicLayout`` is the one libvhd, and so this package, writes.
 
 from __future__ import annotations
 
-from collections import namedtuple
-from typing import TYPE_CHECKING
+import dataclasses
 
 from diskimage_vhd.format import bat
 from diskimage_vhd.format.batmap import map_sectors
 from diskimage_vhd.format.bitmap import sector_bitmap_bytes
 from diskimage_vhd.format import constants as c
-
-if TYPE_CHECKING:
-    from diskimage_vhd.format.footer import Footer
-    from diskimage_vhd.format.header import DynamicHeader
+from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.format.header import DynamicHeader
 
 
 def next_block_sector(end_sector: int) -> int:
@@ -33,11 +30,10 @@ def batmap_header_offset(table_offset: int, max_table_entries: int) -> int:
     return table_offset + bat.table_bytes(max_table_entries)
 
 
-class HeaderLayout(namedtuple('HeaderLayout', 'header_offset table_offset '
-                                              'max_table_entries block_size')):
+@dataclasses.dataclass(frozen=True, slots=True)
+class HeaderLayout:
     """A dynamic disk's metadata and blocks, where its footer and header say."""
 
-    __slots__ = ()
     header_offset: int
     table_offset: int
     max_table_entries: int
@@ -92,10 +88,10 @@ class HeaderLayout(namedtuple('HeaderLayout', 'header_offset table_offset '
         return entry * c.SECTOR_SIZE + self.bitmap_bytes + within
 
 
-class DynamicLayout(namedtuple('DynamicLayout', 'max_table_entries')):
+@dataclasses.dataclass(frozen=True, slots=True)
+class DynamicLayout:
     """Offsets of the metadata of a dynamic disk with ``max_table_entries``."""
 
-    __slots__ = ()
     max_table_entries: int
 
     @property

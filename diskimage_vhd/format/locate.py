@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Sequence
-from collections import namedtuple
+import dataclasses
 
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
@@ -26,12 +26,12 @@ LIBVHD_PLACES = (END, SHORT, COPY)
 Read = Callable[[int, int], bytes]  # (length, offset) -> bytes, short at EOF
 
 
-class Located(namedtuple('Located', 'place offset raw footer')):
+@dataclasses.dataclass(frozen=True, slots=True)
+class Located:
     """A footer found: where (a place and its offset), its bytes as read
     (511 of them for a short footer) and the footer they parse as.
     """
 
-    __slots__ = ()
     place: str
     offset: int
     raw: bytes

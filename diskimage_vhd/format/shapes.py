@@ -8,7 +8,7 @@ footer's current size: ``force_size`` in qemu's words.  Pure: no I/O.
 
 from __future__ import annotations
 
-from collections import namedtuple
+import dataclasses
 
 from diskimage_vhd.format.units import round_up
 
@@ -16,13 +16,13 @@ MIB = 1 << 20
 DEFAULT_FORMAT = 'dynamic'
 
 
-class Shape(namedtuple('Shape', 'target_format alignment unit')):
+@dataclasses.dataclass(frozen=True, slots=True)
+class Shape:
     """What a target demands: a format (None: the caller's choice) and a
     unit the virtual size is rounded up to (1: none beyond the format's),
     with that unit's name for messages.
     """
 
-    __slots__ = ()
     target_format: str | None
     alignment: int
     unit: str

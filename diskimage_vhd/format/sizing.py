@@ -14,12 +14,9 @@ disk is bigger) or data lies past it (then nothing may be dropped).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.geometry import MAX_CHS_SECTORS
-
-if TYPE_CHECKING:
-    from diskimage_vhd.format.footer import Footer
 
 AUTO = 'auto'
 CURRENT_SIZE = 'current-size'

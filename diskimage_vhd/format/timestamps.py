@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime
 
 from diskimage_vhd.format.constants import VHD_EPOCH
-
-if TYPE_CHECKING:  # datetime is imported where used: not by a conversion
-    import datetime
 
 MAX_VHD_SECONDS = 0xFFFFFFFF
 
@@ -33,7 +30,6 @@ def wrapped(unix_seconds: float) -> int:
 
 def as_datetime(vhd_seconds: int) -> datetime.datetime:
     """The moment a VHD timestamp names, in UTC."""
-    import datetime
     return (datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
             + datetime.timedelta(seconds=vhd_seconds))
 

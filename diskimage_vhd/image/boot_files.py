@@ -19,6 +19,10 @@ import struct
 from typing import Protocol
 import warnings
 
+from pyfatfs.PyFat import PyFat
+from pyfatfs import PyFATException
+import pyfsext
+
 from diskimage_vhd.image.filesystems import Disk
 from diskimage_vhd.image.filesystems import read_at
 
@@ -92,7 +96,6 @@ class ExtVolume:
     """An ext2/3/4 file system, read by libfsext."""
 
     def __init__(self, window: DiskWindow):
-        import pyfsext  # loaded only when a disk holds ext
         self._volume = pyfsext.volume()
         try:
             self._volume.open_file_object(window)
@@ -133,7 +136,6 @@ class FatVolume:
     """A FAT file system (the EFI system partition), read by pyfatfs."""
 
     def __init__(self, window: DiskWindow):
-        from pyfatfs.PyFat import PyFat  # loaded only when a disk holds FAT
         boot = read_at(window._disk, window._offset, 512)
         sector, _per_cluster, _reserved, copies = struct.unpack_from(
             '<HBHB', boot, 11)
@@ -152,7 +154,6 @@ class FatVolume:
                                   ) from None
 
     def _entry(self, path: str):
-        from pyfatfs import PyFATException
         try:
             return self._fat.root_dir.get_entry(path.strip('/'))
         except PyFATException:

@@ -122,7 +122,22 @@ class DynamicData:
             done += length
 
     def will_need(self, offset: int, length: int) -> None:
-        """Nothing: the blocks are scattered in the file, read as they come."""
+        """Ask for the allocated blocks' bytes under the virtual range, each
+        block's bitmap with the start of its data: where they lie in the
+        file is the BAT's to say, not the kernel's to guess.
+        """
+        end = min(offset + length, self.size)
+        while offset < end:
+            index, within = self.layout.where(offset)
+            part = min(self.layout.block_size - within, end - offset)
+            entry = self._entry(index)
+            if entry != c.UNALLOCATED:
+                start = self.layout.data_offset(entry, within)
+                if within == 0:
+                    start -= self.layout.bitmap_bytes
+                will_need(self.fd, start,
+                          self.layout.data_offset(entry, within) + part - start)
+            offset += part
 
     def copy_range(self, fd: int, offset: int, length: int,
                    out_offset: int) -> int:

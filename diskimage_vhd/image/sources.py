@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import os
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import VhdError
@@ -14,46 +14,44 @@ from diskimage_vhd.posix.extents import Extent
 from diskimage_vhd.posix.io import preadv_full
 from diskimage_vhd.posix.io import will_need
 
-if TYPE_CHECKING:  # an interface for type checkers and readers
-    from typing import Protocol
 
-    class Source(Protocol):
-        """A virtual disk: its size, where its data may be, and its bytes.
+class Source(Protocol):
+    """A virtual disk: its size, where its data may be, and its bytes.
 
-        Everything a conversion uses of its input, and nothing else: the block
-        reader is the only caller of ``data_extents``, ``read_into`` and
-        ``copy_range``; ``convert`` calls ``check_unchanged`` and ``close``.
-        Optional: ``will_need(offset, length)``, to start reading the disk's
-        ``[offset, offset + length)`` ahead (``RawSource`` and ``VhdImage``
-        have it; the block reader asks it only of a source that does).
+    Everything a conversion uses of its input, and nothing else: the block
+    reader is the only caller of ``data_extents``, ``read_into`` and
+    ``copy_range``; ``convert`` calls ``check_unchanged`` and ``close``.
+    Optional: ``will_need(offset, length)``, to start reading the disk's
+    ``[offset, offset + length)`` ahead (``RawSource`` and ``VhdImage``
+    have it; the block reader asks it only of a source that does).
+    """
+
+    path: str
+    size: int
+
+    def data_extents(self) -> Iterator[Extent]:
+        """Ranges ``[start, end)`` that may hold non-zero bytes, in order."""
+        ...
+
+    def read_into(self, offset: int, view: memoryview) -> None:
+        """Fill ``view`` with the disk's bytes from ``offset``."""
+        ...
+
+    def copy_range(self, fd: int, offset: int, length: int,
+                   out_offset: int) -> int:
+        """Copy bytes to ``fd`` in the kernel where possible; return how many.
+
+        Copying fewer (none at all, even) is allowed: the caller reads and
+        writes the rest.
         """
+        ...
 
-        path: str
-        size: int
+    def check_unchanged(self) -> None:
+        """Raise VhdError if the disk changed while it was being read."""
+        ...
 
-        def data_extents(self) -> Iterator[Extent]:
-            """Ranges ``[start, end)`` that may hold non-zero bytes, in order."""
-            ...
-
-        def read_into(self, offset: int, view: memoryview) -> None:
-            """Fill ``view`` with the disk's bytes from ``offset``."""
-            ...
-
-        def copy_range(self, fd: int, offset: int, length: int,
-                       out_offset: int) -> int:
-            """Copy bytes to ``fd`` in the kernel where possible; return how many.
-
-            Copying fewer (none at all, even) is allowed: the caller reads and
-            writes the rest.
-            """
-            ...
-
-        def check_unchanged(self) -> None:
-            """Raise VhdError if the disk changed while it was being read."""
-            ...
-
-        def close(self) -> None:
-            ...
+    def close(self) -> None:
+        ...
 
 
 class RawSource(OpenedInput):

@@ -9,14 +9,11 @@ disk.  Growing adds zeros; shrinking is refused where it would cut data.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.errors import VhdError
+from diskimage_vhd.image.sources import Source
 from diskimage_vhd.posix.extents import Extent
-
-if TYPE_CHECKING:
-    from diskimage_vhd.image.sources import Source
 
 SCAN_CHUNK = 1 << 20  # bytes read at a time looking for data past the end
 

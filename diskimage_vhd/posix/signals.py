@@ -15,10 +15,7 @@ from collections.abc import Callable, Iterator
 import contextlib
 import signal
 import threading
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from types import FrameType
+from types import FrameType
 
 HELD = frozenset((signal.SIGINT, signal.SIGTERM))
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 import errno
 import os
-from typing import Callable, TYPE_CHECKING
+from typing import Callable
+import uuid as uuidlib
 
 from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import UsageError
@@ -50,9 +51,6 @@ from diskimage_vhd.vhdutil.options import usage
 from diskimage_vhd.vhdutil.target import check_output
 from diskimage_vhd.vhdutil.target import dib_target
 from diskimage_vhd.vhdutil.target import VARIABLE
-
-if TYPE_CHECKING:  # uuid is imported where a UUID object is made
-    import uuid as uuidlib
 
 SPEC = 'i:o:s:t:h'
 USAGE = ('options: <-i input file> <-o output file> <-s source type> '

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Callable, TYPE_CHECKING
+from typing import Callable
+import uuid as uuidlib
 
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
@@ -30,9 +31,6 @@ from diskimage_vhd.vhdutil.options import number
 from diskimage_vhd.vhdutil.options import parse
 from diskimage_vhd.vhdutil.options import STAMP_OPTIONS
 from diskimage_vhd.vhdutil.options import usage
-
-if TYPE_CHECKING:  # uuid is imported where a UUID object is made
-    import uuid as uuidlib
 
 SPEC = 'n:s:S:rh'
 USAGE = ('options: <-n name> <-s size (MB)> [-r reserve] [-h help] '

@@ -44,6 +44,7 @@ def dib_target(environ: Mapping[str, str]) -> str | None:
 def check_output(path: str, target: str,
                  err_out: Callable[[str], None]) -> None:
     """Print the findings for ``path``; raise if it is not ready."""
+    # XenServer's rules, imported only when applied (as by diskimage-vhd).
     from diskimage_vhd.xen.targets import assess
     from diskimage_vhd.xen.targets import report_lines
     readiness = assess(path, target)

@@ -31,11 +31,17 @@ class Result:
         return statistics.median(s.seconds for s in self.samples)
 
     @property
+    def spread(self) -> str:
+        """The fastest and the slowest run: how far one run says anything."""
+        seconds = [s.seconds for s in self.samples]
+        return f'{min(seconds):.2f}-{max(seconds):.2f}'
+
+    @property
     def peak_rss(self) -> int:
         return max(s.peak_rss for s in self.samples)
 
 
-HEADINGS = ('workload', 'tool', 'median s', 'x qemu-img', 'x cp',
+HEADINGS = ('workload', 'tool', 'median s', 'runs s', 'x qemu-img', 'x cp',
             'peak RSS MiB', 'apparent MiB', 'allocated MiB', 'df MiB',
             'size x qemu-img')
 
@@ -60,6 +66,7 @@ def rows(results: Sequence[Result]) -> List[List[str]]:
         cp = _reference(results, result.workload, CP)
         body.append([
             result.workload, result.tool, f'{result.median:.3f}',
+            result.spread,
             _ratio(result.median, qemu.median if qemu else None),
             _ratio(result.median, cp.median if cp else None),
             f'{result.peak_rss / MiB:.1f}',

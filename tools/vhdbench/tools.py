@@ -82,7 +82,12 @@ def _qemu(source: str, output: str, *options: str) -> List[str]:
 def dib_steps(source: str, out: str) -> List[Tool]:
     """DIB's ``vhd`` output step as ``img-functions`` runs it, through the
     drop-in, and the same steps with ``qemu-img`` in place of ``vhd-util``
-    (its raw-to-dynamic conversion is one command, DIB's two).
+    (its raw-to-dynamic conversion is one command, DIB's two).  Both end
+    as DIB's steps do, with the VHD alone: DIB removes the ``.bak`` the
+    drop-in leaves, the qemu-img steps remove their intermediate copy.
+    So both leave the same files to the next run (measured: with the
+    qemu-img side's copy left behind, the drop-in's second conversion took
+    3-4 s instead of 0.7 s in alternating runs).
     """
     plain = _environment()
     vhd_util = _console_script('vhd-util', 'diskimage_vhd.vhdutil')
@@ -98,7 +103,8 @@ def dib_steps(source: str, out: str) -> List[Tool]:
             ['rm', f'{work}.bak'],
         ], f'{out}.dib.vhd', plain, verify=True, scratch=[work]),
         Tool(DIB_QEMU, [['cp', source, qwork],
-                        _qemu(qwork, f'{out}.dibq.vhd')],
+                        _qemu(qwork, f'{out}.dibq.vhd'),
+                        ['rm', qwork]],
              f'{out}.dibq.vhd', plain, scratch=[qwork]),
         Tool(QEMU, [_qemu(source, f'{out}.qemu.vhd')], f'{out}.qemu.vhd',
              plain),

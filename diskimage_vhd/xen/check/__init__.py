@@ -28,6 +28,9 @@ from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import sizing
+from diskimage_vhd.image.chain import is_differencing
+from diskimage_vhd.image.chain import open_chain
+from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.posix.io import open_input
 from diskimage_vhd.xen.check.bat import check_bat
 from diskimage_vhd.xen.check.batmap import check_batmap
@@ -151,9 +154,6 @@ def _check_readable(run: CheckRun, size_rule: str) -> int:
     """The reader's refusals, in its words (``info`` and ``convert`` say
     the same); else the disk's size as they read it.
     """
-    from diskimage_vhd.image.chain import is_differencing
-    from diskimage_vhd.image.chain import open_chain
-    from diskimage_vhd.image.reader import VhdImage
     try:
         with VhdImage(run.path, size_rule) as image:
             if is_differencing(image):

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 import dataclasses
 import errno
-from typing import Any, NamedTuple
+from typing import Any
 
 from diskimage_vhd.format.printable import printable
 
 
-class Fault(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Fault:
     """One rule broken: ``code`` for programs, ``text`` as vhd-util says it."""
 
     code: str

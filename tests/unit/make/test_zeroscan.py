@@ -14,6 +14,7 @@ import time
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.image.sources import RawSource
+from diskimage_vhd.make.zeroscan import halves
 from diskimage_vhd.make.zeroscan import SPLIT_MIN
 from diskimage_vhd.make.zeroscan import ZeroScanner
 from tests import base
@@ -67,6 +68,36 @@ class ZeroScannerTest(base.TempDirTestCase):
                 written_zeros(self.raw, SIZE)
                 self.poke(where)
                 self.assertTrue(self.verdicts(offset, length))
+
+    def test_a_batch_of_ranges_gets_a_verdict_each(self) -> None:
+        """Eight ranges scanned together, split across the two threads
+        inside the fourth one: data anywhere marks its own range only.
+        """
+        step = SPLIT_MIN // 2
+        ranges = [(i * step, step - 4096) for i in range(8)]
+        near, far = halves(ranges, sum(n for _, n in ranges) // 2 // CHUNK
+                           * CHUNK)
+        self.assertEqual(near[-1][0], far[0][0])  # one range split in two
+        for where in (None, 100, 3 * step + step - 4097, 3 * step,
+                      7 * step + 5, 4 * step - 1):
+            with self.subTest(where=where):
+                written_zeros(self.raw, SIZE)
+                if where is not None:
+                    self.poke(where)
+                got = ZeroScanner(self.source.read_into,
+                                  CHUNK).are_zero(ranges)
+                expected = [os.pread(self.source.fd, n, at).count(0) == n
+                            for at, n in ranges]
+                self.assertEqual(got, expected)
+                self.assertEqual(got.count(False),
+                                 0 if where in (None, 4 * step - 1) else 1)
+
+    def test_halves_cut_the_bytes_not_the_count(self) -> None:
+        self.assertEqual(halves([(0, 10), (100, 30), (200, 10)], 20),
+                         ([(0, 0, 10), (1, 100, 10)],
+                          [(1, 110, 20), (2, 200, 10)]))
+        self.assertEqual(halves([(0, 10), (100, 10)], 10),
+                         ([(0, 0, 10)], [(1, 100, 10)]))
 
     def test_short_ranges_are_scanned_alone(self) -> None:
         self.poke(SPLIT_MIN - 2)
