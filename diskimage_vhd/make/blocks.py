@@ -14,26 +14,17 @@ The pieces of a block tile it, ``[0, block_size)``, in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections import deque
 from collections import namedtuple
-from typing import TYPE_CHECKING
 
+from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.zeroscan import ZeroScanner
 from diskimage_vhd.posix.extents import blocks_touched
 from diskimage_vhd.posix.io import read_buffer
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Optional, Union
-
-    from diskimage_vhd.image.sources import Source
-
-    OnProgress = Optional[Callable[[int], None]]
-    Write = Callable[[memoryview, int], None]
-    Piece = Union['Data', 'Copy', 'Zeros']
-    # Pieces classified ahead of reading, by (block index, start).
-    Known = dict[tuple[int, int], Union['Copy', 'Zeros']]
+OnProgress = Callable[[int], None] | None
+Write = Callable[[memoryview, int], None]
 
 # Enough of a piece to tell random data from zeros without reading it all.
 PROBE = 4096
@@ -93,6 +84,11 @@ class Block(namedtuple('Block', 'index pieces')):
     @property
     def is_zero(self) -> bool:
         return all(type(piece) is Zeros for piece in self.pieces)
+
+
+Piece = Data | Copy | Zeros
+# Pieces classified ahead of reading, by (block index, start).
+Known = dict[tuple[int, int], Copy | Zeros]
 
 
 class BlockReader:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from collections import namedtuple
 import contextlib
 import os
-from typing import TYPE_CHECKING
+import uuid as uuidlib
 
 from diskimage_vhd.errors import EmptyDiskError
 from diskimage_vhd.errors import NotAVhdError
@@ -23,9 +23,12 @@ from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
+from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make.hashing import BackgroundDigest
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FlatPlan
+from diskimage_vhd.make.plan import Plan
 from diskimage_vhd.make.render import render
 from diskimage_vhd.make.render import Rendering
 from diskimage_vhd.make.resized import resized
@@ -40,12 +43,6 @@ from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.posix.atomic import commit_together
 from diskimage_vhd.posix import guard
 from diskimage_vhd.sizes import format_size
-
-if TYPE_CHECKING:
-    import uuid as uuidlib  # imported where a UUID object is made
-
-    from diskimage_vhd.image.sources import Source
-    from diskimage_vhd.make.plan import Plan
 
 FORMATS = ('raw', 'fixed', 'dynamic')
 ProgressCallback = Callable[[int, int], None]
@@ -74,12 +71,9 @@ class ConversionResult(namedtuple('ConversionResult', (
 
     @property
     def unique_id(self) -> uuidlib.UUID | None:
-        """The footer's UUID, made on demand: importing ``uuid`` costs a
-        conversion's start-up 6 ms (see ``identity.random_unique_id``).
-        """
+        """The footer's UUID."""
         if self.unique_id_bytes is None:
             return None
-        import uuid as uuidlib
         return uuidlib.UUID(bytes=self.unique_id_bytes)
 
     @classmethod
@@ -344,9 +338,6 @@ class Footing:
         self.size = plan.virtual_size
         self.hasher = None
         if self.stamp is not None and self.stamp.needs_digest:
-            # Imported here: a conversion without a digest needs neither
-            # threads nor queues.
-            from diskimage_vhd.make.hashing import BackgroundDigest
             self.hasher = BackgroundDigest(
                 identity.ContentDigest(self.size), source)
 

@@ -14,18 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 import queue
 import threading
-from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Copy
 from diskimage_vhd.make.blocks import Data
+from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.make.identity import ContentDigest
-
-if TYPE_CHECKING:
-    from diskimage_vhd.image.sources import Source
-    from diskimage_vhd.make.blocks import Piece
 
 # Blocks queued ahead of the worker: enough to ride out a slow write, few
 # enough that the pieces held in memory (only ``Data`` ones are) stay small.

@@ -2,38 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections import namedtuple
+import datetime
+import hashlib
 import os
 import struct
 import time
-from typing import TYPE_CHECKING
+import uuid
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format import timestamps
+from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
+from diskimage_vhd.make.blocks import Copy
 from diskimage_vhd.make.blocks import Data
+from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.sizes import parse_number
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
-    import uuid  # imported where a UUID object is made: it costs start-up
-
-    from diskimage_vhd.image.sources import Source
-    from diskimage_vhd.make.blocks import Block
-    from diskimage_vhd.make.blocks import Copy
-    from diskimage_vhd.make.blocks import Piece
-
-    # Reads a ``Copy`` piece of block ``index`` out, a chunk at a time.
-    ReadCopy = Callable[[int, Copy], Iterable[memoryview]]
 
 # vhd-util check allows 30 minutes of clock skew; we allow none of our own.
 FUTURE_TOLERANCE = 0
 # The namespace of reproducible UUIDs: see derived_uuid.
 NAMESPACE = '5b0f2d0e-7c44-5d6a-9a55-64696d2d7668'
+# Reads a ``Copy`` piece of block ``index`` out, a chunk at a time.
+ReadCopy = Callable[[int, Copy], Iterable[memoryview]]
 
 
 def parse_timestamp(text: str | int) -> int:
@@ -46,7 +42,6 @@ def parse_timestamp(text: str | int) -> int:
     except ValueError:
         pass  # ISO 8601, or neither
     iso = text[:-1] + '+00:00' if text.endswith(('Z', 'z')) else text
-    import datetime  # here, not at start-up: only ISO 8601 needs it
     try:
         moment = datetime.datetime.fromisoformat(iso)
     except ValueError:
@@ -116,7 +111,6 @@ class ContentDigest:
     """
 
     def __init__(self, virtual_size: int):
-        import hashlib  # here, not at start-up: only a digest needs it
         self._hash = hashlib.sha256(struct.pack('>Q', virtual_size))
 
     def add(self, block: Block) -> None:
@@ -164,23 +158,14 @@ def content_digest(source: Source, virtual_size: int) -> bytes:
 def derived_uuid(content_digest: bytes, disk_type: int,
                  timestamp: int) -> uuid.UUID:
     """A UUID that is the same whenever the content, format and time are."""
-    import uuid  # here, not at start-up: see random_unique_id
     kind = c.DISK_TYPE_NAMES[disk_type]
     return uuid.uuid5(uuid.UUID(NAMESPACE),
                       f'{content_digest.hex()}:{kind}:{timestamp}')
 
 
 def random_unique_id() -> bytes:
-    """The bytes of ``uuid.uuid4()``: a random UUID, as libvhd makes them.
-
-    Spelled out (RFC 4122, section 4.4) because importing ``uuid`` loads
-    ``platform`` and compiles its regular expressions: 6 ms, a twentieth
-    of converting an empty disk, for 16 random bytes.
-    """
-    value = bytearray(os.urandom(16))
-    value[6] = value[6] & 0x0F | 0x40  # version 4
-    value[8] = value[8] & 0x3F | 0x80  # the RFC 4122 variant
-    return bytes(value)
+    """The bytes of a random UUID (version 4), as libvhd makes them."""
+    return uuid.uuid4().bytes
 
 
 class Stamp(namedtuple('Stamp', 'unix_time unique_id reproducible',
@@ -231,7 +216,6 @@ def parse_uuid(text: str) -> uuid.UUID:
     """A disk UUID from ``--uuid``; the nil UUID is refused, as ``vhd-util
     check`` refuses a disk that carries it.
     """
-    import uuid  # here, not at start-up: see random_unique_id
     try:
         value = uuid.UUID(text)
     except ValueError:

@@ -14,7 +14,6 @@ import array
 import bisect
 from collections.abc import Iterator
 from collections import namedtuple
-from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import batmap_checksum
@@ -26,11 +25,6 @@ from diskimage_vhd.format.header import DynamicHeader
 from diskimage_vhd.format.layout import DynamicLayout
 from diskimage_vhd.format.layout import next_block_sector
 from diskimage_vhd.format.units import blocks_for
-
-if TYPE_CHECKING:
-    from typing import Union
-
-    Plan = Union['DynamicPlan', 'FlatPlan']
 
 BLOCK_BYTES = c.SECTOR_SIZE + c.BLOCK_SIZE  # bitmap and data
 BAT_CHUNK = 1 << 16  # BAT entries generated at a time
@@ -200,3 +194,6 @@ class FlatPlan(namedtuple('FlatPlan', 'virtual_size footer')):
         yield Region(0, self.virtual_size, DATA, 0)
         if self.footer:
             yield Region(self.virtual_size, self.file_size, FOOTER)
+
+
+Plan = DynamicPlan | FlatPlan

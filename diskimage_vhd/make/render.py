@@ -19,38 +19,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from collections import namedtuple
 import threading
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from diskimage_vhd.format.bitmap import FULL_BLOCK_BITMAP
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.make.blocks import OnProgress
+from diskimage_vhd.make.hashing import BackgroundDigest
 from diskimage_vhd.make.plan import BITMAP
 from diskimage_vhd.make.plan import DATA
 from diskimage_vhd.make.plan import DynamicPlan
 from diskimage_vhd.make.plan import FOOTER
 from diskimage_vhd.make.plan import METADATA
+from diskimage_vhd.make.plan import Plan
 from diskimage_vhd.make.plan import Region
 from diskimage_vhd.make.plan import ZEROS
-
-if TYPE_CHECKING:
-    from typing import Protocol, Union
-
-    from diskimage_vhd.make.blocks import OnProgress
-    from diskimage_vhd.make.hashing import BackgroundDigest
-    from diskimage_vhd.make.plan import Plan
-    from diskimage_vhd.make.survey import DataMap
-
-    Piece = Union['Sectors', 'Copied', 'Empty']
-
-    class Sink(Protocol):
-        """Where a rendering's pieces go (``sinks.py``, ``VhdFile``)."""
-
-        in_order: bool  # takes the pieces in file order, footer first
-
-        def sectors(self, piece: Sectors) -> None: ...
-        def copy(self, piece: Copied) -> None: ...
-        def empty(self, piece: Empty) -> None: ...
-        def close(self, file_size: int) -> None: ...
+from diskimage_vhd.make.survey import DataMap
 
 
 class Sectors(namedtuple('Sectors', 'offset data')):
@@ -78,6 +62,20 @@ class Empty(namedtuple('Empty', 'offset length')):
     __slots__ = ()
     offset: int
     length: int
+
+
+Piece = Sectors | Copied | Empty
+
+
+class Sink(Protocol):
+    """Where a rendering's pieces go (``sinks.py``, ``VhdFile``)."""
+
+    in_order: bool  # takes the pieces in file order, footer first
+
+    def sectors(self, piece: Sectors) -> None: ...
+    def copy(self, piece: Copied) -> None: ...
+    def empty(self, piece: Empty) -> None: ...
+    def close(self, file_size: int) -> None: ...
 
 
 # The region kinds that need the footer, and those that do not.

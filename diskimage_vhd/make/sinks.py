@@ -11,22 +11,20 @@ the output back.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import hashlib
 import os
-from typing import TYPE_CHECKING
 
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Copy
+from diskimage_vhd.make.render import Copied
+from diskimage_vhd.make.render import Empty
+from diskimage_vhd.make.render import Sectors
 from diskimage_vhd.posix.guard import STDOUT_NAME  # noqa: F401 (re-export)
 from diskimage_vhd.posix.io import write_all
 from diskimage_vhd.posix.writeback import Writeback
-
-if TYPE_CHECKING:
-    from diskimage_vhd.image.sources import Source
-    from diskimage_vhd.make.render import Copied
-    from diskimage_vhd.make.render import Empty
-    from diskimage_vhd.make.render import Sectors
 
 ZERO_CHUNK = bytes(256 * 1024)
 CHECKSUMS = ('md5', 'sha256')
@@ -42,7 +40,6 @@ class Hashes:
         if unknown:
             raise UsageError(None, f'unknown checksum {unknown[0]!r}; '
                                    f'one of {", ".join(CHECKSUMS)}')
-        import hashlib  # here, not at start-up: only checksums need it
         self.objects = {name: hashlib.new(name) for name in algorithms}
 
     def update(self, data: bytes | memoryview) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import dataclasses
 import os
-from typing import TYPE_CHECKING
+import uuid as uuidlib
 
 from diskimage_vhd.errors import os_error
 from diskimage_vhd.errors import VhdError
@@ -30,9 +30,6 @@ from diskimage_vhd.make.sinks import Hashes
 from diskimage_vhd.make.sinks import STDOUT_NAME
 from diskimage_vhd.make.sinks import StreamSink
 from diskimage_vhd.posix.durable import flush_if_file
-
-if TYPE_CHECKING:  # uuid is imported where a UUID object is made
-    import uuid as uuidlib
 
 
 @dataclasses.dataclass

@@ -14,21 +14,18 @@ from __future__ import annotations
 import array
 import bisect
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from diskimage_vhd.format import constants as c
+from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Copy
+from diskimage_vhd.make.blocks import OnProgress
+from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.make.blocks import Zeros
+from diskimage_vhd.make.hashing import BackgroundDigest
 from diskimage_vhd.make.plan import DynamicPlan
-
-if TYPE_CHECKING:
-    from diskimage_vhd.image.sources import Source
-    from diskimage_vhd.make.blocks import OnProgress
-    from diskimage_vhd.make.blocks import Piece
-    from diskimage_vhd.make.hashing import BackgroundDigest
-    from diskimage_vhd.make.plan import Plan
+from diskimage_vhd.make.plan import Plan
 
 
 class DataMap:

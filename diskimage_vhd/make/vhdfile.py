@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import io
 import os
-from typing import TYPE_CHECKING
+import uuid as uuidlib
 
 from diskimage_vhd.errors import VhdError
 from diskimage_vhd.format.footer import Footer
+from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.convert import open_input
 from diskimage_vhd.make.convert import planned
 from diskimage_vhd.make.convert import resolve_format
 from diskimage_vhd.make import identity
+from diskimage_vhd.make.render import Copied
+from diskimage_vhd.make.render import Empty
 from diskimage_vhd.make.render import put
 from diskimage_vhd.make.render import Rendering
-
-if TYPE_CHECKING:
-    import uuid as uuidlib  # imported where a UUID object is made
-
-    from diskimage_vhd.image.sources import Source
-    from diskimage_vhd.make.render import Copied
-    from diskimage_vhd.make.render import Empty
-    from diskimage_vhd.make.render import Sectors
+from diskimage_vhd.make.render import Sectors
 
 
 class _Image:
