@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from collections import namedtuple
 import contextlib
+import dataclasses
 import os
 import uuid as uuidlib
 
@@ -49,15 +49,12 @@ ProgressCallback = Callable[[int, int], None]
 Notify = Callable[[str], None]
 
 
-class ConversionResult(namedtuple('ConversionResult', (
-        'source', 'destination', 'source_format', 'target_format',
-        'virtual_size', 'file_size', 'allocated_blocks', 'unique_id_bytes',
-        'timestamp', 'checksums'))):
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConversionResult:
     """What was written; ``unique_id`` and ``timestamp`` are the footer's
     (None for raw output).
     """
 
-    __slots__ = ()
     source: str
     destination: str
     source_format: str

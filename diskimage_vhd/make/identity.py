@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from collections import namedtuple
+import dataclasses
 import datetime
 import hashlib
 import os
@@ -168,8 +168,8 @@ def random_unique_id() -> bytes:
     return uuid.uuid4().bytes
 
 
-class Stamp(namedtuple('Stamp', 'unix_time unique_id reproducible',
-                       defaults=(None, False))):
+@dataclasses.dataclass(frozen=True, slots=True)
+class Stamp:
     """The footer's time and UUID, resolved once per output.
 
     ``needs_digest`` says whether the writer must hash the content: only a
@@ -177,10 +177,9 @@ class Stamp(namedtuple('Stamp', 'unix_time unique_id reproducible',
     its UUID from it, and hashing costs more than the copy.
     """
 
-    __slots__ = ()
     unix_time: int
-    unique_id: uuid.UUID | None  # default None
-    reproducible: bool  # default False
+    unique_id: uuid.UUID | None = None
+    reproducible: bool = False
 
     @classmethod
     def resolve(cls, timestamp: str | int | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import array
 import bisect
 from collections.abc import Iterator
-from collections import namedtuple
+import dataclasses
 
 from diskimage_vhd.format import bat as batlib
 from diskimage_vhd.format.batmap import batmap_checksum
@@ -37,14 +37,14 @@ BITMAP = 'bitmap'  # a block's sector bitmap: every sector present
 DATA = 'data'  # virtual disk bytes from ``origin`` on (zeros past its end)
 
 
-class Region(namedtuple('Region', 'start end kind origin', defaults=(0,))):
+@dataclasses.dataclass(frozen=True, slots=True)
+class Region:
     """``[start, end)`` of the output file, and what goes there."""
 
-    __slots__ = ()
     start: int
     end: int
     kind: str
-    origin: int  # for DATA: the virtual disk offset at ``start`` (default 0)
+    origin: int = 0  # for DATA: the virtual disk offset at ``start``
 
 
 class DynamicPlan:
@@ -177,10 +177,10 @@ class DynamicPlan:
         yield layout.batmap_header_offset, batmap_header.pack() + batmap
 
 
-class FlatPlan(namedtuple('FlatPlan', 'virtual_size footer')):
+@dataclasses.dataclass(frozen=True, slots=True)
+class FlatPlan:
     """A raw image (``footer`` False) or a fixed disk: data, then a footer."""
 
-    __slots__ = ()
     virtual_size: int
     footer: bool
 
