@@ -53,7 +53,10 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
         if startup.QUIETED:
             saved[signal.SIGINT] = signal.signal(signal.SIGINT,
                                                  signal.default_int_handler)
-        return body(argv)
+        try:
+            return body(argv)
+        except RuntimeError as error:
+            raise _unwrapped(error) from None
     except VhdError as error:
         _say(f'{prog}: {error}')
         return error.exit_code
@@ -68,6 +71,20 @@ def run_command(prog: str, body: Callable[[Sequence[str] | None], int],
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
+
+
+def _unwrapped(error: RuntimeError) -> BaseException:
+    """The SIGINT or SIGTERM inside ``error``, else ``error`` itself.
+
+    Python 3.11 wraps whatever a class's ``__set_name__`` raises in a
+    ``RuntimeError``, interrupts included: a signal that lands while an
+    import makes an ``Enum`` (``uuid``'s ``SafeUUID``, say) arrives as
+    that error, and must still end as an interrupt, in one line.
+    """
+    cause = error.__cause__
+    if isinstance(cause, (KeyboardInterrupt, Terminated)):
+        return cause
+    return error
 
 
 def _say(line: str) -> None:

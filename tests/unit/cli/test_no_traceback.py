@@ -7,6 +7,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from typing import List
 
@@ -213,3 +214,34 @@ class StartupSignalTest(base.TempDirTestCase):
                             self.assertEqual(
                                 len(result.stderr.strip().splitlines()), 1,
                                 result.stderr)
+
+
+class SignalWhileAClassIsMadeTest(base.TempDirTestCase):
+    """Python 3.11 wraps what ``__set_name__`` raises in a RuntimeError,
+    interrupts included; a signal landing while an import makes an Enum
+    (``uuid``'s ``SafeUUID``) must still end as the interrupt it is.
+    """
+
+    CODE = (
+        'import os, signal, sys\n'
+        'from diskimage_vhd.console.run import run_command\n'
+        'class Signalling:\n'
+        '    def __set_name__(self, owner, name):\n'
+        '        os.kill(os.getpid(), signal.{signal})\n'
+        'def body(argv):\n'
+        '    class Made:\n'
+        '        field = Signalling()\n'
+        '    return 0\n'
+        'sys.exit(run_command("vhd-util", body, []))\n')
+
+    def test_sigint_and_sigterm_inside_class_creation(self) -> None:
+        for signum, status, word in ((signal.SIGINT, 130, 'interrupted'),
+                                     (signal.SIGTERM, 143, 'terminated')):
+            with self.subTest(signal=signum.name):
+                result = base.run(
+                    [sys.executable, '-c',
+                     self.CODE.format(signal=signum.name)],
+                    cwd=base.REPO_ROOT, timeout=60)
+                self.assertEqual(result.returncode, status, result.stderr)
+                self.assertEqual(result.stderr.splitlines(),
+                                 [f'vhd-util: {word}; nothing was written'])
