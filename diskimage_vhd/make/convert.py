@@ -18,8 +18,6 @@ from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.shapes import format_for
 from diskimage_vhd.format.shapes import shape_of
 from diskimage_vhd.format import sizing
-from diskimage_vhd.format.units import blocks_for
-from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
@@ -39,10 +37,10 @@ from diskimage_vhd.make.sinks import Hashes
 from diskimage_vhd.make.survey import DataMap
 from diskimage_vhd.make.survey import survey
 from diskimage_vhd.make.survey import surveyed
+from diskimage_vhd.make.target_size import target_size
 from diskimage_vhd.posix.atomic import AtomicOutput
 from diskimage_vhd.posix.atomic import commit_together
 from diskimage_vhd.posix import guard
-from diskimage_vhd.sizes import format_size
 
 FORMATS = ('raw', 'fixed', 'dynamic')
 ProgressCallback = Callable[[int, int], None]
@@ -187,47 +185,6 @@ def _shaped(opened: Source, target: str | None,
     return resized(opened, aligned)
 
 
-def check_virtual_size(path: str, size: int, rounded: int,
-                       unit: str) -> None:
-    """The one check of the 2040 GiB limit, for every target and both
-    commands: refuse a disk whose size, rounded up to whole ``unit``, is
-    past the largest a VHD holds.  Both exact numbers are said, as a
-    rounded-off size such as "2.0 TiB" could read as within the limit.
-    """
-    if rounded <= c.MAX_VIRTUAL_SIZE:
-        return
-    limit = (f'past the {c.MAX_VIRTUAL_SIZE} bytes '
-             f'({c.MAX_VIRTUAL_SIZE >> 30} GiB) a VHD holds')
-    if rounded == size:
-        raise VhdError(path, f'is {size} bytes, {limit}')
-    raise VhdError(path, f'is {size} bytes; rounded up to whole {unit} that '
-                         f'is {rounded}, {limit}')
-
-
-def _within_limit(source: Source, size: int, unit: str) -> int:
-    """``size``, the target's, if a VHD can hold it (a raw target is held to
-    it too: it bounds what a hostile footer can make us write).
-    """
-    check_virtual_size(source.path, source.size, size, unit)
-    return size
-
-
-def _dynamic_geometry(source: Source, max_size: int | None) -> tuple:
-    """Virtual size (whole blocks) and BAT entries for a dynamic target."""
-    size = _within_limit(source, blocks_for(source.size) * c.BLOCK_SIZE,
-                         '2 MiB blocks')
-    entries = blocks_for(size)
-    if max_size is not None:
-        if max_size > c.MAX_ADDRESSABLE_SIZE:
-            raise UsageError(None, f'maximum size {format_size(max_size)} is '
-                                   'beyond the 2 TiB a VHD can address')
-        if max_size < size:
-            raise UsageError(None, f'maximum size {format_size(max_size)} is '
-                                   f'smaller than the disk ({format_size(size)})')
-        entries = blocks_for(max_size)
-    return size, entries
-
-
 def convert(source: str | os.PathLike, destination: str | os.PathLike,
             *, source_format: str | None = None,
             target_format: str | None = None, allocate_all: bool = False,
@@ -295,16 +252,6 @@ def convert(source: str | os.PathLike, destination: str | os.PathLike,
     report.finish()
     return ConversionResult.of(source, destination, actual, target_format,
                                written, stamp, sums)
-
-
-def target_size(source: Source, target_format: str,
-                max_size: int | None = None) -> tuple[int, int]:
-    """Virtual size and BAT entries (0 unless dynamic) of the target."""
-    if target_format == 'dynamic':
-        return _dynamic_geometry(source, max_size)
-    if target_format == 'fixed':
-        return _within_limit(source, sector_padded(source.size), 'sectors'), 0
-    return _within_limit(source, source.size, 'bytes'), 0
 
 
 def target_plan(source: Source, target_format: str, max_size: int | None,

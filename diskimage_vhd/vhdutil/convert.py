@@ -24,11 +24,11 @@ from diskimage_vhd.format.footer import Footer
 from diskimage_vhd.format.shapes import shape_of
 from diskimage_vhd.format.units import sector_padded
 from diskimage_vhd.image.sources import RawSource
-from diskimage_vhd.make.convert import check_virtual_size
 from diskimage_vhd.make.convert import convert
 from diskimage_vhd.make.convert import open_input as open_vhd_input
-from diskimage_vhd.make.convert import target_size
 from diskimage_vhd.make import identity
+from diskimage_vhd.make.target_size import check_virtual_size
+from diskimage_vhd.make.target_size import target_size
 from diskimage_vhd.posix import guard
 from diskimage_vhd.posix.io import file_size
 from diskimage_vhd.posix.io import lock_in_place
