@@ -132,11 +132,9 @@ class DynamicData:
             part = min(self.layout.block_size - within, end - offset)
             entry = self._entry(index)
             if entry != c.UNALLOCATED:
-                start = self.layout.data_offset(entry, within)
-                if within == 0:
-                    start -= self.layout.bitmap_bytes
-                will_need(self.fd, start,
-                          self.layout.data_offset(entry, within) + part - start)
+                data = self.layout.data_offset(entry, within)
+                start = data - self.layout.bitmap_bytes if within == 0 else data
+                will_need(self.fd, start, data + part - start)
             offset += part
 
     def copy_range(self, fd: int, offset: int, length: int,
