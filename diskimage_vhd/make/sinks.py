@@ -10,7 +10,7 @@ the output back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 import hashlib
 import os
 
@@ -28,6 +28,12 @@ from diskimage_vhd.posix.writeback import Writeback
 
 ZERO_CHUNK = bytes(256 * 1024)
 CHECKSUMS = ('md5', 'sha256')
+
+
+def zero_chunks(length: int) -> Iterator[bytes]:
+    """``length`` zeros, a ``ZERO_CHUNK`` at a time."""
+    for start in range(0, length, len(ZERO_CHUNK)):
+        yield ZERO_CHUNK[:min(len(ZERO_CHUNK), length - start)]
 
 
 class Hashes:
@@ -49,8 +55,8 @@ class Hashes:
     def zeros(self, length: int) -> None:
         if not self.objects:
             return
-        for start in range(0, length, len(ZERO_CHUNK)):
-            self.update(ZERO_CHUNK[:min(len(ZERO_CHUNK), length - start)])
+        for chunk in zero_chunks(length):
+            self.update(chunk)
 
     def hexdigests(self) -> dict[str, str]:
         return {name: digest.hexdigest()
@@ -155,9 +161,8 @@ class StreamSink:
             self._write(data)
 
     def empty(self, piece: Empty) -> None:
-        for start in range(0, piece.length, len(ZERO_CHUNK)):
-            self._write(ZERO_CHUNK[:min(len(ZERO_CHUNK),
-                                        piece.length - start)])
+        for chunk in zero_chunks(piece.length):
+            self._write(chunk)
 
     def close(self, file_size: int) -> None:
         """Nothing to finish: every byte went out."""
