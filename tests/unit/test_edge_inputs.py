@@ -7,6 +7,7 @@ image (checked by qemu-img); never a silently wrong one.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import threading
@@ -211,7 +212,12 @@ class MovingInputTest(CrashTestCase):
     def convert_while(self, change: Callable[[], object],
                       argv: Optional[List[str]] = None
                       ) -> subprocess.CompletedProcess:
-        """Run a conversion and ``change`` the input once it is under way."""
+        """Run a conversion and ``change`` the input once it is under way.
+
+        The conversion is stopped (SIGSTOP) while the input changes, so the
+        change falls in the middle of it however busy the machine is: a
+        conversion left running finished first now and then.
+        """
         argv = argv or DISKIMAGE_VHD + ['convert', '-q', self.raw, self.out]
         process = self.start(argv)
         deadline = time.monotonic() + 60
@@ -220,9 +226,15 @@ class MovingInputTest(CrashTestCase):
                 self.fail('finished before the input could be changed')
             self.assertLess(time.monotonic(), deadline, 'no progress')
             time.sleep(0.002)
-        changer = threading.Thread(target=change)
-        changer.start()
-        changer.join()
+        os.kill(process.pid, signal.SIGSTOP)
+        if process.poll() is not None:
+            self.fail('finished before the input could be changed')
+        try:
+            changer = threading.Thread(target=change)
+            changer.start()
+            changer.join()
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
         out, err = process.communicate(timeout=120)
         return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
