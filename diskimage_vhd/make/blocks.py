@@ -215,6 +215,22 @@ class BlockReader:
             return Zeros(lo, hi)
         return Data(lo, hi, view[lo:hi])
 
+    def gather(self, block: Block) -> memoryview:
+        """The block's bytes in this reader's buffer, valid inside its pieces
+        that are not ``Zeros`` (anything may be left between them): each
+        ``Copy`` read whole, each ``Data`` from elsewhere copied in.
+        """
+        view = self._view
+        start = block.index * self.block_size
+        for piece in block.pieces:
+            kind = type(piece)
+            if kind is Copy:
+                self._source.read_into(start + piece.start,
+                                       view[piece.start:piece.end])
+            elif kind is Data and piece.data.obj is not view.obj:
+                view[piece.start:piece.end] = piece.data
+        return view
+
     def chunks(self, index: int, piece: Copy, skip: int = 0
                ) -> Iterator[tuple[int, memoryview]]:
         """Read a ``Copy`` piece a chunk at a time.

@@ -11,7 +11,6 @@ block and byte for byte: only where it is computed changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import queue
 import threading
 
@@ -19,7 +18,6 @@ from diskimage_vhd.format import constants as c
 from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
-from diskimage_vhd.make.blocks import Copy
 from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.make.identity import ContentDigest
@@ -57,7 +55,7 @@ class BackgroundDigest:
         pieces: list[Piece] = [
             Data(p.start, p.end, memoryview(bytes(p.data)))
             if type(p) is Data else p for p in block.pieces]
-        self._queue.put((block.index, pieces))
+        self._queue.put(Block(block.index, pieces))
 
     def finish(self) -> bytes:
         """The digest, once every queued block is hashed."""
@@ -80,15 +78,12 @@ class BackgroundDigest:
 
     def _work(self) -> None:
         while True:
-            job: tuple[int, list[Piece]] | None = self._queue.get()
+            job: Block | None = self._queue.get()
             if job is None:
                 return
             if self._error is not None or self._stopped:
                 continue  # drain: the main thread raises at its next call
             try:
-                self._digest.add_pieces(job[0], job[1], self._chunks)
+                self._digest.add(job, self._reader.gather(job))
             except BaseException as error:  # re-raised in the main thread
                 self._error = error
-
-    def _chunks(self, index: int, piece: Copy) -> Iterator[memoryview]:
-        return (data for _, data in self._reader.chunks(index, piece))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 import dataclasses
 import datetime
 import hashlib
@@ -18,9 +18,6 @@ from diskimage_vhd.format import timestamps
 from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block
 from diskimage_vhd.make.blocks import BlockReader
-from diskimage_vhd.make.blocks import Copy
-from diskimage_vhd.make.blocks import Data
-from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.make.blocks import Zeros
 from diskimage_vhd.sizes import parse_number
 
@@ -28,8 +25,9 @@ from diskimage_vhd.sizes import parse_number
 FUTURE_TOLERANCE = 0
 # The namespace of reproducible UUIDs: see derived_uuid.
 NAMESPACE = '5b0f2d0e-7c44-5d6a-9a55-64696d2d7668'
-# Reads a ``Copy`` piece of block ``index`` out, a chunk at a time.
-ReadCopy = Callable[[int, Copy], Iterable[memoryview]]
+# The unit in which the content digest leaves zeros out.
+PAGE = 4096
+PAGES_PER_BLOCK = c.BLOCK_SIZE // PAGE
 
 
 def parse_timestamp(text: str | int) -> int:
@@ -104,42 +102,87 @@ class ContentDigest:
     """The SHA-256 that names a disk's content, whatever format holds it.
 
     ``sha256(u64be virtual size, then for each 2 MiB block holding a
-    non-zero byte, in increasing order: u32be block index, its 2 MiB)``.
-    Holes, written zeros and the zero padding of a last partial block all
-    count as zeros, so a raw image, its fixed VHD and its dynamic VHD
-    (sparse, fully allocated or preallocated) of one size give one digest.
+    non-zero byte, in increasing order: u32be block index, the block's
+    page map, then its non-zero 4 KiB pages in order)``.  The page map is
+    64 bytes, one bit for each of the block's 512 pages, set where the page
+    holds a non-zero byte, the first page in the high bit of the first byte
+    (the order of a VHD's sector bitmap).  Holes, written zeros and the zero
+    padding of a last partial block all count as zeros and are never
+    hashed, so a raw image, its fixed VHD and its dynamic VHD (sparse,
+    fully allocated or preallocated) of one size give one digest, and the
+    cost follows the data, not the blocks it falls in.
     """
 
     def __init__(self, virtual_size: int):
         self._hash = hashlib.sha256(struct.pack('>Q', virtual_size))
 
-    def add(self, block: Block) -> None:
-        """Hash one block (its pieces in hand); zero blocks count for nothing."""
-        if block.is_zero:
+    def add(self, block: Block, view: memoryview) -> None:
+        """Hash one block; ``view`` holds its bytes inside its pieces that
+        are not ``Zeros`` (``BlockReader.gather``), anything elsewhere.
+        Zero blocks count for nothing.
+        """
+        data = [(piece.start, piece.end) for piece in block.pieces
+                if type(piece) is not Zeros]
+        runs = nonzero_pages(view, data)
+        if not runs:
             return
-        self.add_pieces(block.index, block.pieces)
-
-    def add_pieces(self, index: int, pieces: Sequence[Piece],
-                   read: ReadCopy | None = None) -> None:
-        """Hash one non-zero block's pieces; ``read`` yields a ``Copy``'s bytes."""
-        self._hash.update(struct.pack('>I', index))
-        for piece in pieces:
-            if isinstance(piece, Data):
-                self._hash.update(piece.data)
-            elif isinstance(piece, Zeros):
-                self._hash.update(_ZEROS[:piece.end - piece.start])
-            elif read is not None:
-                for data in read(index, piece):
-                    self._hash.update(data)
-            else:
-                raise ValueError('a block read without its data cannot be '
-                                 'hashed (BlockReader(need_data=True))')
+        page_map = 0
+        for first, end in runs:
+            page_map |= ((1 << (end - first)) - 1) << (PAGES_PER_BLOCK - end)
+        self._hash.update(struct.pack('>I', block.index)
+                          + page_map.to_bytes(PAGES_PER_BLOCK // 8, 'big'))
+        for first, end in runs:
+            self._hash.update(view[first * PAGE:end * PAGE])
 
     def digest(self) -> bytes:
         return self._hash.digest()
 
 
 _ZEROS = memoryview(bytes(c.BLOCK_SIZE))
+_ZERO_PAGE = bytes(PAGE)
+
+
+def nonzero_pages(view: memoryview,
+                  data: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The runs ``[first, end)`` of a block's pages holding a non-zero byte.
+
+    ``data`` (increasing, apart) are the ranges of ``view`` that hold the
+    block's bytes; only the pages they touch can hold a non-zero byte.  The
+    rest of those pages reads as zeros, so it is zeroed in ``view`` first.
+    """
+    runs: list[tuple[int, int]] = []
+    for first, end, inside in _touched_pages(data):
+        position = first * PAGE
+        for lo, hi in inside:
+            view[position:lo] = _ZEROS[:lo - position]
+            position = hi
+        view[position:end * PAGE] = _ZEROS[:end * PAGE - position]
+        for page in range(first, end):
+            if view[page * PAGE:(page + 1) * PAGE] == _ZERO_PAGE:
+                continue
+            if runs and runs[-1][1] == page:
+                runs[-1] = (runs[-1][0], page + 1)
+            else:
+                runs.append((page, page + 1))
+    return runs
+
+
+def _touched_pages(data: Sequence[tuple[int, int]]
+                   ) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """The spans ``[first, end)`` of pages that ``data`` touches, each with
+    the ranges of ``data`` inside it.
+    """
+    spans: list[tuple[int, int, list[tuple[int, int]]]] = []
+    for lo, hi in data:
+        if hi <= lo:
+            continue
+        first, end = lo // PAGE, -(-hi // PAGE)
+        if spans and spans[-1][1] >= first:
+            spans[-1][2].append((lo, hi))
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end), spans[-1][2])
+        else:
+            spans.append((first, end, [(lo, hi)]))
+    return spans
 
 
 def content_digest(source: Source, virtual_size: int) -> bytes:
@@ -150,8 +193,9 @@ def content_digest(source: Source, virtual_size: int) -> bytes:
     its copy instead (``convert.Footing``).
     """
     digest = ContentDigest(virtual_size)
-    for block in BlockReader(source, c.BLOCK_SIZE).data_blocks():
-        digest.add(block)
+    reader = BlockReader(source, c.BLOCK_SIZE)
+    for block in reader.data_blocks():
+        digest.add(block, reader.gather(block))
     return digest.digest()
 
 

@@ -33,8 +33,9 @@ class TestBackgroundDigest(base.TempDirTestCase):
         source = RawSource(path)
         self.addCleanup(source.close)
         digest = ContentDigest(source.size)
-        for block in BlockReader(source, c.BLOCK_SIZE).data_blocks():
-            digest.add(block)
+        reader = BlockReader(source, c.BLOCK_SIZE)
+        for block in reader.data_blocks():
+            digest.add(block, reader.gather(block))
         return digest.digest()
 
     def test_same_digest_from_pieces_left_in_the_source(self) -> None:

@@ -10,6 +10,7 @@ import uuid
 
 from diskimage_vhd import convert
 from diskimage_vhd.errors import UsageError
+from diskimage_vhd.format import constants as c
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.make import identity
 from tests import base
@@ -186,3 +187,39 @@ class TestIdentityFollowsContent(base.TempDirTestCase):
 
 
 BLOCK_AND_A_BIT = base.BLOCK + 12345
+
+
+class TestNonzeroPages(unittest.TestCase):
+    """Which pages of a block the digest hashes, from bytes alone."""
+
+    def block(self) -> memoryview:
+        return memoryview(bytearray(b'\xee' * c.BLOCK_SIZE))  # stale bytes
+
+    def test_bytes_outside_the_data_are_zeros(self) -> None:
+        view = self.block()
+        view[5000:5001] = b'\x01'
+        view[8192:16384] = bytes(8192)
+        # Page 0 holds only stale bytes; page 1 has one non-zero data byte
+        # and stale bytes around it; pages 2-3 are data that is zero.
+        runs = identity.nonzero_pages(view, [(5000, 5001), (8192, 16384)])
+        self.assertEqual([(1, 2)], runs)
+        self.assertEqual(bytes(8192 - 5001), bytes(view[5001:8192]))
+
+    def test_zero_pages_inside_data_break_runs(self) -> None:
+        view = self.block()
+        view[:] = bytes(c.BLOCK_SIZE)
+        for page in (0, 1, 3, 511):
+            view[page * 4096 + 7:page * 4096 + 8] = b'\x02'
+        runs = identity.nonzero_pages(view, [(0, c.BLOCK_SIZE)])
+        self.assertEqual([(0, 2), (3, 4), (511, 512)], runs)
+
+    def test_unaligned_ranges_share_a_page(self) -> None:
+        view = self.block()
+        view[100:200] = bytes(100)
+        view[300:400] = b'\x03' * 100
+        runs = identity.nonzero_pages(view, [(100, 200), (300, 400)])
+        self.assertEqual([(0, 1)], runs)
+        self.assertEqual(bytes(100), bytes(view[200:300]))
+
+    def test_no_data_no_pages(self) -> None:
+        self.assertEqual([], identity.nonzero_pages(self.block(), []))
