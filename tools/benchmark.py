@@ -10,10 +10,15 @@ Each mode is judged against the peer in the same mode: the default (no
 flush) against ``qemu-img convert -O vpc`` and ``cp --sparse=always``;
 ``--sync`` against ``qemu-img convert -t writeback`` and ``cp`` followed
 by ``sync -f``.
-Rows that need root (a cold page cache, loop-mounted XFS and btrfs) are
-skipped with a line saying why.  Each diskimage-vhd output is checked with
-``qemu-img compare`` once per row, outside the timed runs.  It is a
-benchmark, not a test: it asserts nothing about time.
+The cold rows take the input's pages out of the page cache before every
+run; how long each tool takes to start from an empty page cache is
+printed last (root only).  Between runs the benchmark holds a reserve of
+memory and lets it go just before each run, so that every run finds the
+same free memory (``vhdbench.measure.MemoryReserve``).  Rows that need
+root (loop-mounted XFS and btrfs) are skipped with a line saying why.
+Each diskimage-vhd output is checked with ``qemu-img compare`` once per
+row, outside the timed runs.  It is a benchmark, not a test: it asserts
+nothing about time.
 
     python3 tools/benchmark.py                 # every row, 5 runs
     python3 tools/benchmark.py --quick --runs 1
@@ -27,6 +32,7 @@ import dataclasses
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 from types import FrameType
@@ -34,8 +40,9 @@ from typing import Dict, List, Optional, Sequence
 
 from diskimage_vhd.posix import signals
 from vhdbench import filesystems
-from vhdbench.measure import can_drop_caches
 from vhdbench.measure import check_call
+from vhdbench.measure import drop_caches
+from vhdbench.measure import MemoryReserve
 from vhdbench.measure import remove
 from vhdbench.measure import run_timed
 from vhdbench.measure import Sample
@@ -46,6 +53,7 @@ from vhdbench.report import Result
 from vhdbench import targets
 from vhdbench.tools import has_vhd_util
 from vhdbench.tools import REPO
+from vhdbench.tools import start_up_commands
 from vhdbench.tools import Tool
 from vhdbench.tools import tools_for
 from vhdbench import workloads
@@ -61,7 +69,7 @@ class Row:
     source: str  # the workload's key in workloads.MAKERS
     kind: str  # which tools: see vhdbench.tools.tools_for
     note: str = ''
-    cold: bool = False  # drop the page cache before every run
+    cold: bool = False  # evict the input's pages before every run
     filesystem: str = ''  # make the workload on a loop-mounted one of these
     shared: bool = True  # the row is about the file system: measure df
     max_runs: int = 0  # a cap on --runs for a slow row (0: none)
@@ -69,14 +77,14 @@ class Row:
 
 ROWS: Dict[str, Row] = {
     'a': Row('a', 'reproducible'),
-    'a-cold': Row('a', 'cold', 'page cache dropped before every run',
-                  cold=True),
+    'a-cold': Row('a', 'cold', "the input's pages evicted before every "
+                  'run', cold=True),
     'd': Row('a', 'dib', "DIB's steps on a: cp; vhd-util convert 0->1, "
              '1->2; rm .bak; and the same with qemu-img for the two '
              'converts (cp; qemu-img convert; rm the copy)'),
     'b': Row('b', 'durable'),
-    'b-cold': Row('b', 'cold', 'page cache dropped before every run',
-                  cold=True),
+    'b-cold': Row('b', 'cold', "the input's pages evicted before every "
+                  'run', cold=True),
     'c': Row('c', 'plain'),
     'z': Row('z', 'plain'),
     'e': Row('e', 'extents', 'on a loop-mounted ext4 without discard, where '
@@ -93,8 +101,6 @@ def skip_reason(key: str) -> Optional[str]:
     row = ROWS[key]
     if row.kind == 'dib' and not has_vhd_util():
         return 'the vhd-util drop-in is not here yet'
-    if row.cold and not can_drop_caches():
-        return 'dropping the page cache needs root'
     if row.filesystem and row.shared:
         return filesystems.unavailable(row.filesystem)
     return None
@@ -127,47 +133,63 @@ def verify(key: str, tool: Tool, workload: workloads.Workload) -> None:
           '(qemu-img compare)', flush=True)
 
 
-def once(tool: Tool, cold: bool) -> Sample:
-    """One timed run from a clean slate: no old output or scratch file, no
-    dirty pages, and with ``cold`` nothing in the page cache.
+def once(tool: Tool, evict: Sequence[str], reserve: MemoryReserve
+         ) -> Sample:
+    """One timed run: no dirty pages, the files in ``evict`` out of the page
+    cache, and the reserve's recently used memory free for it.
     """
-    for path in [tool.output, *tool.scratch]:
-        remove(path)
-    settle(cold)
+    settle(evict)
+    reserve.release()
     return run_timed(tool.commands, env=tool.env)
 
 
+def clear(tool: Tool, reserve: MemoryReserve) -> None:
+    """Remove what a run made, and give its memory back to the reserve at
+    once (``MemoryReserve``).
+    """
+    for path in [tool.output, *tool.scratch]:
+        remove(path)
+    reserve.hold()
+
+
 def bench_row(key: str, workload: workloads.Workload, tools: List[Tool],
-              runs: int, fs: Optional[filesystems.LoopFilesystem] = None
+              runs: int, reserve: MemoryReserve,
+              fs: Optional[filesystems.LoopFilesystem] = None
               ) -> List[Result]:
-    """A warm-up of every tool, a check of ours, then alternating runs."""
-    cold = ROWS[key].cold
+    """A warm-up of every tool (checked, and its output measured), then
+    alternating runs.
+    """
+    row = ROWS[key]
+    evict = [workload.path] if row.cold else []
+    # What one run may take: the input read (cold), its copies (DIB's cp
+    # and two conversions) and the process.
+    reserve.resize(3 * workload.data_bytes + 512 * MiB)
+    reserve.hold()
     samples: Dict[str, List[Sample]] = {t.name: [] for t in tools}
+    sizes: Dict[str, tuple] = {}
     for tool in tools:
-        once(tool, cold)
+        once(tool, evict, reserve)
         if tool.verify:
             verify(key, tool, workload)
-    for run in range(runs):
-        shift = run % len(tools)  # rotate, so no tool always runs first
-        for tool in tools[shift:] + tools[:shift]:
-            samples[tool.name].append(once(tool, cold))
-    results = []
-    for tool in tools:
         apparent, allocated = sizes_of(tool.output)
         fs_used = None
-        if fs is not None and ROWS[key].shared:
+        if fs is not None and row.shared:
             # What the output takes: df with it and without.
             with_output = fs.used()
             remove(tool.output)
             fs_used = with_output - fs.used()
-        results.append(Result(key, tool.name, samples[tool.name], apparent,
-                              allocated,
-                              vhd=not tool.output.endswith('.raw'),
-                              data_bytes=workload.data_bytes,
-                              fs_used=fs_used))
-        for path in [tool.output, *tool.scratch]:
-            remove(path)
-    return results
+        sizes[tool.name] = apparent, allocated, fs_used
+        clear(tool, reserve)
+    for run in range(runs):
+        shift = run % len(tools)  # rotate, so no tool always runs first
+        for tool in tools[shift:] + tools[:shift]:
+            samples[tool.name].append(once(tool, evict, reserve))
+            clear(tool, reserve)
+    return [Result(key, tool.name, samples[tool.name], *sizes[tool.name][:2],
+                   vhd=not tool.output.endswith('.raw'),
+                   data_bytes=workload.data_bytes,
+                   fs_used=sizes[tool.name][2])
+            for tool in tools]
 
 
 def default_workdir() -> str:
@@ -294,6 +316,7 @@ def _run(keys: List[str], sizes: workloads.Sizes, args: argparse.Namespace,
     print(f'workdir: {workdir}; {args.runs} timed runs per tool after a '
           'warm-up; medians', flush=True)
     made: Dict[str, workloads.Workload] = {}
+    reserve = MemoryReserve()
     results: List[Result] = []
     for index, key in enumerate(keys):
         row = ROWS[key]
@@ -322,7 +345,7 @@ def _run(keys: List[str], sizes: workloads.Sizes, args: argparse.Namespace,
         tools = tools_for(row.kind, workload.path,
                           os.path.join(where, f'out-{key}'))
         runs = min(args.runs, row.max_runs or args.runs)
-        results += bench_row(key, workload, tools, runs, fs)
+        results += bench_row(key, workload, tools, runs, reserve, fs)
         if fs is not None:
             fs.close()
         elif not any(ROWS[k].source == row.source and not ROWS[k].filesystem
@@ -335,7 +358,27 @@ def _run(keys: List[str], sizes: workloads.Sizes, args: argparse.Namespace,
     print("Targets, each mode against the peer in the same mode (medians of "
           "this run):")
     print(targets.render(results))
+    print()
+    print(start_up_line())
     return 0
+
+
+def start_up_line(runs: int = 3) -> str:
+    """How long each tool takes to start when its own files are not in the
+    page cache either: what the cold rows, which evict only the input,
+    leave out (a tool run in a build finds itself cached).
+    """
+    medians = []
+    for name, tool in start_up_commands().items():
+        seconds = []
+        for _ in range(runs):
+            if not drop_caches():
+                return ('start-up from an empty page cache: not measured '
+                        '(dropping the page cache needs root)')
+            seconds.append(run_timed(tool.commands, env=tool.env).seconds)
+        medians.append(f'{name} {statistics.median(seconds):.3f} s')
+    return ('start-up from an empty page cache (--version, median of '
+            f'{runs}): ' + ', '.join(medians))
 
 
 if __name__ == '__main__':

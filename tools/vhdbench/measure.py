@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import mmap
 import os
 import shutil
 import signal
@@ -17,6 +18,14 @@ Command = Sequence[str]
 # sees the tool's own peak.
 GNU_TIME = shutil.which('time', path='/usr/bin:/bin')
 DROP_CACHES = '/proc/sys/vm/drop_caches'
+MEMINFO = '/proc/meminfo'
+# madvise(2): fault a mapping's pages in, writable (Linux 5.14); Python's
+# mmap module names it only where it was built against such headers.
+MADV_POPULATE_WRITE = getattr(mmap, 'MADV_POPULATE_WRITE', 23)
+# The most memory a reserve holds.  Measured here: 2 GiB let go and taken
+# again, even 3 s later, costs 0.33 s a GiB; 3 GiB costs 2-5 s, because the
+# host takes back what the guest leaves free beyond that.
+LARGEST_RESERVE = 2 << 30
 
 
 class ToolFailed(RuntimeError):
@@ -89,17 +98,85 @@ def remove(path: str) -> None:
         pass
 
 
-def settle(cold: bool = False) -> None:
+def settle(evict: Sequence[str] = ()) -> None:
     """Flush every dirty page, so no run pays for an earlier one's writeback;
-    ``cold`` then drops the page cache too (root only), so the run reads
-    its input from the disk.
+    then take the files in ``evict`` out of the page cache, so the run
+    reads them from the disk.
     """
     os.sync()
-    if cold:
+    for path in evict:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def drop_caches() -> bool:
+    """Empty the whole page cache (root only); whether it could."""
+    os.sync()
+    try:
         with open(DROP_CACHES, 'w') as drop:
             drop.write('3\n')
+    except OSError:
+        return False
+    return True
 
 
-def can_drop_caches() -> bool:
-    """Whether ``settle(cold=True)`` can work: root, and the knob exists."""
-    return os.geteuid() == 0 and os.access(DROP_CACHES, os.W_OK)
+class MemoryReserve:
+    """The same free memory for every run: held between runs, let go just
+    before each.
+
+    Some hypervisors take back the memory a guest leaves free (virtio-balloon
+    free page reporting, as on this benchmark's machines), and a page the
+    guest touches there again costs a fault on the host.  Measured here: a
+    GiB of such memory costs 7-15 s of system time, the same GiB freed and
+    taken again at once 0.33 s.  A run that came after a slow untimed step
+    found its memory taken back and took up to ten times as long as the
+    same command a moment later, whichever tool it was.  Each run's output
+    is removed as soon as it ends and its memory taken into the reserve,
+    which is let go just before the next run: every run finds the same
+    recently used free memory.  Where nothing takes memory back it only
+    costs the zeroing of the reserve, untimed.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._held: Optional[mmap.mmap] = None
+
+    def resize(self, size: int) -> None:
+        """Hold ``size`` bytes from now on, at most ``LARGEST_RESERVE`` and a third
+        of the memory available (the page cache keeps room).
+        """
+        self.release()
+        self.size = min(size, LARGEST_RESERVE, available_memory() // 3)
+
+    def hold(self) -> None:
+        """Take the reserve's pages, each one written."""
+        if self._held is not None or self.size <= 0:
+            return
+        held = mmap.mmap(-1, self.size)
+        try:
+            held.madvise(MADV_POPULATE_WRITE)
+        except OSError:  # an older kernel: write a byte in each page
+            for offset in range(0, self.size, mmap.PAGESIZE):
+                held[offset] = 1
+        self._held = held
+
+    def release(self) -> None:
+        """Give the pages back to the kernel, free, for the run to take."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+
+def available_memory() -> int:
+    """MemAvailable, in bytes (0 where it cannot be read)."""
+    try:
+        with open(MEMINFO) as meminfo:
+            for line in meminfo:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

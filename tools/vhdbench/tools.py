@@ -68,6 +68,19 @@ def _environment(**extra: str) -> Dict[str, str]:
     return env
 
 
+def start_up_commands() -> Dict[str, Tool]:
+    """Each tool doing nothing but start (``--version``): what its own
+    files cost to load, apart from any disk.
+    """
+    return {
+        'diskimage-vhd': Tool('diskimage-vhd --version', [
+            _console_script('diskimage-vhd', 'diskimage_vhd') + ['--version']],
+            os.devnull, _environment()),
+        'qemu-img': Tool('qemu-img --version', [['qemu-img', '--version']],
+                         os.devnull, _environment()),
+    }
+
+
 def has_vhd_util() -> bool:
     """Whether the ``vhd-util`` drop-in has landed in this checkout."""
     return os.path.exists(os.path.join(REPO, 'diskimage_vhd', 'vhdutil',
