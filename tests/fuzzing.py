@@ -730,7 +730,6 @@ def target_check_bitmaps(path: str) -> Optional[str]:
     """``check -b``; and a disk it passes is one the reader can read whole:
     what XenServer accepts, this package must be able to convert.
     """
-    from diskimage_vhd.image.chain import is_differencing
     from diskimage_vhd.image.chain import open_chain
     from diskimage_vhd.image.reader import VhdImage
     problem, report = _run_check(path, bitmaps=True)
@@ -739,7 +738,7 @@ def target_check_bitmaps(path: str) -> Optional[str]:
         return problem
     try:
         with VhdImage(path) as image:
-            if is_differencing(image):
+            if image.footer.is_differencing:
                 with open_chain(image) as chain:
                     _read_some(chain)
             else:

@@ -98,3 +98,8 @@ class Footer(Structure):
     def is_dynamic(self) -> bool:
         """Dynamic or differencing: a header, a BAT and blocks follow."""
         return self.disk_type in (c.DISK_TYPE_DYNAMIC, c.DISK_TYPE_DIFFERENCING)
+
+    @property
+    def is_differencing(self) -> bool:
+        """Its unwritten sectors are its parent's, not zeros."""
+        return self.disk_type == c.DISK_TYPE_DIFFERENCING

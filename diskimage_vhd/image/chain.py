@@ -36,10 +36,6 @@ from diskimage_vhd.posix.io import preadv_full
 MAX_CHAIN_DISKS = 30
 
 
-def is_differencing(image: VhdImage) -> bool:
-    return image.footer.disk_type == c.DISK_TYPE_DIFFERENCING
-
-
 def _identity(image: VhdImage) -> tuple[int, int]:
     info = os.fstat(image.fd)
     return info.st_dev, info.st_ino
@@ -132,7 +128,7 @@ class ChainImage:
 
     def _open_parents(self) -> None:
         seen = {_identity(self.disks[0])}
-        while is_differencing(self.disks[-1]):
+        while self.disks[-1].footer.is_differencing:
             if len(self.disks) >= MAX_CHAIN_DISKS:
                 raise _refuse(self.disks[0], 'too-deep',
                               f'its chain is deeper than {MAX_CHAIN_DISKS} '
@@ -181,7 +177,7 @@ class ChainImage:
                         bytes(end - max(start, inside))
                 if start >= inside:
                     continue
-                if not is_differencing(disk):
+                if not disk.footer.is_differencing:
                     disk.read_into(start, view[start - offset:inside - offset])
                     continue
                 for lo, hi, present in _sector_runs(disk, start, inside):

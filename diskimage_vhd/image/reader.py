@@ -186,7 +186,7 @@ class VhdImage(OpenedInput):
         self.data = DynamicData(
             self.fd, self.size, self.copier, self._pread_into, self.bat,
             self.layout, self.require_standalone,
-            self.footer.disk_type == c.DISK_TYPE_DIFFERENCING)
+            self.footer.is_differencing)
         self._check_blocks()
 
     def _fixed_data_past(self, offset: int) -> bool:
@@ -288,7 +288,7 @@ class VhdImage(OpenedInput):
         through its chain (image/chain.py), never alone as if unwritten
         sectors were zeros.
         """
-        if self.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+        if self.footer.is_differencing:
             raise self._refuse('differencing', 'is a differencing disk; its '
                                                'parent chain cannot be read')
 

@@ -13,7 +13,6 @@ from diskimage_vhd.format import sizing
 from diskimage_vhd.format import timestamps
 from diskimage_vhd.format.units import blocks_for
 from diskimage_vhd.image.chain import ChainImage
-from diskimage_vhd.image.chain import is_differencing
 from diskimage_vhd.image.parents import decode_parent_name
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
@@ -71,7 +70,7 @@ def inspect(path: str | os.PathLike,
             'geometry': list(footer.geometry),
             'data_bytes': _data_bytes(image.data_extents()),
         }
-        if is_differencing(image):
+        if image.footer.is_differencing:
             info.update(_chain_summary(image))
         if image.header is not None:
             info.update({

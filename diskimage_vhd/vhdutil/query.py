@@ -68,7 +68,7 @@ def chain_depth(vhd: libvhd.Vhd) -> int:
     opened: list[libvhd.Vhd] = []
     seen = {_identity(vhd)}
     try:
-        while current.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+        while current.footer.is_differencing:
             if parents.parent_is_raw(current):
                 return depth + 1
             if depth >= MAX_CHAIN:
@@ -119,7 +119,7 @@ def run(args: list[str], out: Callable[[str], None]) -> int:
                 out(f'error reading bat: {-error.errno}')
                 err = err or error.errno
         if 'p' in found:
-            if vhd.footer.disk_type != c.DISK_TYPE_DIFFERENCING:
+            if not vhd.footer.is_differencing:
                 out(f'{name} has no parent')
             else:
                 try:

@@ -174,7 +174,7 @@ def headers_lines(vhd: libvhd.Vhd, hexadecimal: bool = False) -> list[str]:
     lines = footer_lines(vhd.footer, hexadecimal)
     if vhd.is_dynamic and vhd.header is not None:
         lines += header_lines(vhd, vhd.header, hexadecimal)
-        if vhd.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+        if vhd.footer.is_differencing:
             lines += locator_lines(vhd, hexadecimal)
         if libvhd.has_batmap(vhd):
             try:

@@ -13,7 +13,6 @@ a PV path only is a problem for Rackspace and a warning for XenServer.
 from __future__ import annotations
 
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.image.boot import BIOS
 from diskimage_vhd.image.boot import BootSurvey
 from diskimage_vhd.image.boot import PV
@@ -32,7 +31,7 @@ INSTALL = ('install a boot loader into the image: with diskimage-builder, '
 
 def boot_findings(image: VhdImage, target: str) -> list[Finding]:
     """The boot rule for ``target`` ('xenserver' or 'rackspace')."""
-    if image.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+    if image.footer.is_differencing:
         return []  # its data is in its parent; has-parent says so
     if image.is_dynamic and image.allocated_blocks() == 0:
         return [Finding(Level.PROBLEM, 'empty-disk',

@@ -116,12 +116,11 @@ class Vhd(OpenFile):
 
     @property
     def is_dynamic(self) -> bool:
-        return self.footer.disk_type in (c.DISK_TYPE_DYNAMIC,
-                                         c.DISK_TYPE_DIFFERENCING)
+        return self.footer.is_dynamic
 
     @property
     def is_differencing(self) -> bool:
-        return self.footer.disk_type == c.DISK_TYPE_DIFFERENCING
+        return self.footer.is_differencing
 
     @property
     def layout(self) -> HeaderLayout:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 
 from diskimage_vhd.errors import VhdError
-from diskimage_vhd.format import constants as c
 from diskimage_vhd.format.units import ceil_div
 from diskimage_vhd.image.partitions import PartitionTable
 from diskimage_vhd.image.partitions import PartitionTableError
@@ -83,7 +82,7 @@ def judge(table: PartitionTable) -> AutoDiskConfig:
 
 def auto_disk_config(image: VhdImage) -> AutoDiskConfig:
     """Judge the partitions of an open VHD."""
-    if image.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+    if image.footer.is_differencing:
         return AutoDiskConfig(False, 'a differencing disk: its partitions '
                                      'are in its parent')
     try:

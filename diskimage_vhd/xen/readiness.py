@@ -86,7 +86,7 @@ def footer_findings(footer: Footer, batmap_present: bool | None,
             'no batmap: disks XenServer makes (creator tap 1.2 and later) '
             'carry one, and snapshots of a template without it misbehave',
             RECONVERT)
-    if footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+    if footer.is_differencing:
         add(Level.PROBLEM, 'has-parent',
             'differencing disk: it needs its parent; XenServer imports '
             'standalone disks', 'flatten the chain into one disk with '

@@ -28,7 +28,6 @@ from diskimage_vhd.errors import NotRegularFileError
 from diskimage_vhd.errors import UsageError
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.format import sizing
-from diskimage_vhd.image.chain import is_differencing
 from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.posix.io import open_input
@@ -156,7 +155,7 @@ def _check_readable(run: CheckRun, size_rule: str) -> int:
     """
     try:
         with VhdImage(run.path, size_rule) as image:
-            if is_differencing(image):
+            if image.footer.is_differencing:
                 open_chain(image).close()  # closes image too; twice is fine
             return image.size
     except InvalidVhdError as error:

@@ -67,7 +67,7 @@ def open_like_libvhd(run: CheckRun) -> libvhd.Vhd:
     except libvhd.LibvhdError as error:
         if error.kind == 'locator-platform-code':
             footer = run.footer
-            if footer and footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+            if footer and footer.is_differencing:
                 raise stop('locator-platform-code',
                            f'invalid parent locator {error.locator}: invalid '
                            'platform code', detail=error.reason,
@@ -83,7 +83,7 @@ def differencing_fault(vhd: libvhd.Vhd, run: CheckRun) -> Fault | None:
     """``vhd_util_check_validate_differencing_header``."""
     header = vhd.header
     assert header is not None
-    if vhd.footer.disk_type == c.DISK_TYPE_DIFFERENCING:
+    if vhd.footer.is_differencing:
         if (not run.options.ignore_timestamps
                 and header.parent_timestamp > latest_timestamp(run.now)):
             return Fault('parent-future', 'parent creation time in future')
