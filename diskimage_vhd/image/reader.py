@@ -60,6 +60,16 @@ class VhdImage(OpenedInput):
             self.close()
             raise
 
+    @property
+    def block_size(self) -> int:
+        """A dynamic disk's block size, as its header gives it (checked)."""
+        return self.layout.block_size
+
+    @property
+    def bitmap_bytes(self) -> int:
+        """A dynamic disk's bytes of sector bitmap before each block."""
+        return self.layout.bitmap_bytes
+
     def _refuse(self, kind: str, problem: str) -> InvalidVhdError:
         return InvalidVhdError(self.path, problem, kind=kind)
 
@@ -178,8 +188,6 @@ class VhdImage(OpenedInput):
         self.layout = HeaderLayout.of(self.footer, header)
         self.bat = batlib.decode(self._pread_exact(self.layout.entries_bytes,
                                                    header.table_offset))
-        self.block_size = bs
-        self.bitmap_bytes = self.layout.bitmap_bytes
         self._load_batmap()
         self.size = sizing.virtual_size(self.footer, self.size_rule,
                                         self._dynamic_data_past)
