@@ -177,11 +177,12 @@ def _touched_pages(data: Sequence[tuple[int, int]]
         if hi <= lo:
             continue
         first, end = lo // PAGE, -(-hi // PAGE)
-        if spans and spans[-1][1] >= first:
-            spans[-1][2].append((lo, hi))
-            spans[-1] = (spans[-1][0], max(spans[-1][1], end), spans[-1][2])
+        if spans and spans[-1][1] >= first:  # shares or meets its last page
+            first, _, inside = spans.pop()
+            inside.append((lo, hi))
         else:
-            spans.append((first, end, [(lo, hi)]))
+            inside = [(lo, hi)]
+        spans.append((first, end, inside))
     return spans
 
 
