@@ -166,7 +166,7 @@ def bench_row(key: str, workload: workloads.Workload, tools: List[Tool],
     reserve.resize(3 * workload.data_bytes + 512 * MiB)
     reserve.hold()
     samples: Dict[str, List[Sample]] = {t.name: [] for t in tools}
-    sizes: Dict[str, tuple] = {}
+    results: Dict[str, Result] = {}
     for tool in tools:
         once(tool, evict, reserve)
         if tool.verify:
@@ -178,18 +178,17 @@ def bench_row(key: str, workload: workloads.Workload, tools: List[Tool],
             with_output = fs.used()
             remove(tool.output)
             fs_used = with_output - fs.used()
-        sizes[tool.name] = apparent, allocated, fs_used
+        results[tool.name] = Result(  # the runs below fill its samples
+            key, tool.name, samples[tool.name], apparent, allocated,
+            vhd=not tool.output.endswith('.raw'),
+            data_bytes=workload.data_bytes, fs_used=fs_used)
         clear(tool, reserve)
     for run in range(runs):
         shift = run % len(tools)  # rotate, so no tool always runs first
         for tool in tools[shift:] + tools[:shift]:
             samples[tool.name].append(once(tool, evict, reserve))
             clear(tool, reserve)
-    return [Result(key, tool.name, samples[tool.name], *sizes[tool.name][:2],
-                   vhd=not tool.output.endswith('.raw'),
-                   data_bytes=workload.data_bytes,
-                   fs_used=sizes[tool.name][2])
-            for tool in tools]
+    return list(results.values())
 
 
 def default_workdir() -> str:
