@@ -10,7 +10,6 @@ import os
 import signal
 import stat
 import subprocess
-import threading
 import time
 from typing import Callable, List, Optional
 
@@ -230,9 +229,7 @@ class MovingInputTest(CrashTestCase):
         if process.poll() is not None:
             self.fail('finished before the input could be changed')
         try:
-            changer = threading.Thread(target=change)
-            changer.start()
-            changer.join()
+            change()
         finally:
             os.kill(process.pid, signal.SIGCONT)
         out, err = process.communicate(timeout=120)
