@@ -5,8 +5,8 @@ the stream, the content digest) never touches the source itself:
 
 * ``Data``: non-zero bytes in hand (in the reader's buffer);
 * ``Copy``: non-zero bytes left in the source, only probed; the reader
-  moves them (``copy_to``, in the kernel where it can) or reads them out
-  (``chunks``) on request;
+  reads them out (``chunks``) on request, or the writer has the kernel
+  copy them (``Source.copy_range``);
 * ``Zeros``: a range known to read as zeros (a hole, or written zeros).
 
 The pieces of a block tile it, ``[0, block_size)``, in order.
@@ -24,7 +24,6 @@ from diskimage_vhd.posix.extents import blocks_touched
 from diskimage_vhd.posix.io import read_buffer
 
 OnProgress = Callable[[int], None] | None
-Write = Callable[[memoryview, int], None]
 
 # Enough of a piece to tell random data from zeros without reading it all.
 PROBE = 4096
@@ -244,19 +243,6 @@ class BlockReader:
             view = self._view[piece.start + lo:piece.start + hi]
             self._source.read_into(start + lo, view)
             yield lo, view
-
-    def copy_to(self, fd: int, index: int, piece: Copy, offset: int,
-                write: Write) -> None:
-        """Put a ``Copy`` piece's bytes at ``offset`` of ``fd``.
-
-        In the kernel (``copy_file_range``) where the source can; what that
-        left goes through the reader's buffer and ``write(bytes, offset)``.
-        """
-        done = self._source.copy_range(
-            fd, index * self.block_size + piece.start,
-            piece.end - piece.start, offset)
-        for position, data in self.chunks(index, piece, skip=done):
-            write(data, offset + position)
 
     def _zero_blocks(self, start: int, stop: int) -> Iterator[Block]:
         for index in range(start, stop):

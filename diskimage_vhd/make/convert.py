@@ -22,6 +22,7 @@ from diskimage_vhd.image.chain import open_chain
 from diskimage_vhd.image.reader import VhdImage
 from diskimage_vhd.image.sources import RawSource
 from diskimage_vhd.image.sources import Source
+from diskimage_vhd.make.background import BackgroundSink
 from diskimage_vhd.make.hashing import BackgroundDigest
 from diskimage_vhd.make import identity
 from diskimage_vhd.make.plan import DynamicPlan
@@ -292,6 +293,16 @@ class Footing:
         if self.hasher is not None:
             self.hasher.close()
 
+    def stamp_early(self, rendering: Rendering
+                    ) -> Callable[[], Footer | None] | None:
+        """Stamp ``rendering`` now if its footer waits for nothing (None:
+        done); else what stamps it once the content digest is made.
+        """
+        if self.hasher is not None:
+            return self.footer
+        rendering.stamp(self.footer())
+        return None
+
     def footer(self) -> Footer | None:
         """The footer, once every block was given to the hasher."""
         if self.stamp is None:
@@ -352,9 +363,11 @@ def _write(source: Source, fd: int, target_format: str, allocate_all: bool,
                       if checksums else FileSink(fd, source, sync))
     data = DataMap()
     rendering = Rendering(plan, data, source.size)
-    with Footing(stamp, target_format, plan, source) as footing:
+    with Footing(stamp, target_format, plan, source) as footing, \
+            BackgroundSink(sink) as background:
         early = footing.hasher if sink.in_order else None
-        render(rendering, sink, footing.footer, progress=report,
+        render(rendering, background, footing.stamp_early(rendering),
+               progress=report,
                digest=None if early else footing.hasher,
                settled=surveyed(source, plan, data,
                                 allocate_all=allocate_all, digest=early))

@@ -11,9 +11,6 @@ block and byte for byte: only where it is computed changes.
 
 from __future__ import annotations
 
-import queue
-import threading
-
 from diskimage_vhd.format import constants as c
 from diskimage_vhd.image.sources import Source
 from diskimage_vhd.make.blocks import Block
@@ -21,6 +18,7 @@ from diskimage_vhd.make.blocks import BlockReader
 from diskimage_vhd.make.blocks import Data
 from diskimage_vhd.make.blocks import Piece
 from diskimage_vhd.make.identity import ContentDigest
+from diskimage_vhd.make.worker import Worker
 
 # Blocks queued ahead of the worker: enough to ride out a slow write, few
 # enough that the pieces held in memory (only ``Data`` ones are) stay small.
@@ -39,51 +37,26 @@ class BackgroundDigest:
     def __init__(self, digest: ContentDigest, source: Source):
         self._digest = digest
         self._reader = BlockReader(source, c.BLOCK_SIZE)
-        self._queue: queue.Queue = queue.Queue(AHEAD)
-        self._error: BaseException | None = None
-        self._stopped = False
-        self._thread = threading.Thread(target=self._work, daemon=True,
-                                        name='content-digest')
-        self._thread.start()
+        self._worker: Worker[Block] = Worker(self._hash, 'content-digest',
+                                             AHEAD)
 
     def add(self, block: Block) -> None:
         """Queue one block; zero blocks count for nothing and are dropped."""
-        if self._error is not None:
-            self._raise()
         if block.is_zero:
             return
         pieces: list[Piece] = [
             Data(p.start, p.end, memoryview(bytes(p.data)))
             if type(p) is Data else p for p in block.pieces]
-        self._queue.put(Block(block.index, pieces))
+        self._worker.put(Block(block.index, pieces))
 
     def finish(self) -> bytes:
         """The digest, once every queued block is hashed."""
-        self._queue.put(None)
-        self._thread.join()
-        if self._error is not None:
-            self._raise()
+        self._worker.finish()
         return self._digest.digest()
 
     def close(self) -> None:
         """Stop the worker without the digest (the conversion failed)."""
-        if self._thread.is_alive():
-            self._stopped = True
-            self._queue.put(None)
-            self._thread.join()
+        self._worker.stop()
 
-    def _raise(self) -> None:
-        error, self._error = self._error, None
-        raise error  # type: ignore[misc]
-
-    def _work(self) -> None:
-        while True:
-            job: Block | None = self._queue.get()
-            if job is None:
-                return
-            if self._error is not None or self._stopped:
-                continue  # drain: the main thread raises at its next call
-            try:
-                self._digest.add(job, self._reader.gather(job))
-            except BaseException as error:  # re-raised in the main thread
-                self._error = error
+    def _hash(self, block: Block) -> None:
+        self._digest.add(block, self._reader.gather(block))

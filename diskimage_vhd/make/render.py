@@ -203,33 +203,36 @@ def render(rendering: Rendering, sink: Sink,
 
     ``settled`` is the planning pass still under way (``survey.surveyed``:
     offsets before which the output is settled), or nothing if it is done.
-    ``footer()`` stamps the output (None: ``rendering`` is stamped
-    already).  A sink in file order needs the whole plan and the footer
-    first.  A file takes the data as the pass settles it (``digest``, if
-    given, fed each block with data on the way, so its worker hashes
-    beside the copy), then the footer and the metadata.  ``progress``
+    ``footer()`` stamps the output once the pass is done (None:
+    ``rendering`` is stamped already).  A sink in file order needs the
+    whole plan and the footer first.  A file takes the data as the pass
+    settles it (``digest``, if given, fed each block with data on the way,
+    so its worker hashes beside the copy), with the footer's copies in the
+    gaps if the footer is known already; what waits for the footer, then
+    the metadata (the table of every block), comes last.  ``progress``
     hears the virtual offset copied.
     """
-    if footer is None:
-        footer = lambda: rendering.footer  # noqa: E731
     if digest is not None and rendering.data is None:
         raise ValueError('a digest beside the copy needs the data map')
     if sink.in_order:
         for _ in settled:
             pass
-        rendering.stamp(footer())
+        if footer is not None:
+            rendering.stamp(footer())
         put(rendering, rendering.pieces(), sink, progress, digest)
     else:
+        first = UNSTAMPED if footer is not None else UNSTAMPED | {FOOTER}
         done = 0
         for offset in settled:
             if offset > done:
-                put(rendering, rendering.pieces(done, offset, UNSTAMPED),
+                put(rendering, rendering.pieces(done, offset, first),
                     sink, progress, digest)
                 done = offset
-        put(rendering, rendering.pieces(done, kinds=UNSTAMPED), sink,
+        put(rendering, rendering.pieces(done, kinds=first), sink,
             progress, digest)
-        rendering.stamp(footer())
-        put(rendering, rendering.pieces(kinds=STAMPED), sink)
+        if footer is not None:
+            rendering.stamp(footer())
+        put(rendering, rendering.pieces(kinds=EVERY_KIND - first), sink)
     sink.close(rendering.plan.file_size)
 
 

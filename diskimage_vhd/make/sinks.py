@@ -24,6 +24,7 @@ from diskimage_vhd.make.render import Empty
 from diskimage_vhd.make.render import Sectors
 from diskimage_vhd.posix.guard import STDOUT_NAME  # noqa: F401 (re-export)
 from diskimage_vhd.posix.io import write_all
+from diskimage_vhd.posix.reserve import Reserve
 from diskimage_vhd.posix.writeback import Writeback
 
 ZERO_CHUNK = bytes(256 * 1024)
@@ -83,18 +84,32 @@ class FileSink:
     def __init__(self, fd: int, source: Source | None = None,
                  sync: bool = False):
         self.fd = fd
+        self.source = source
         self.reader = (BlockReader(source, c.BLOCK_SIZE)
                        if source is not None else None)
         self.writeback = Writeback(fd, sync)
+        self.space = Reserve(fd)
 
     def sectors(self, piece: Sectors) -> None:
+        """A few sectors between the copies (bitmaps, footer copies), or
+        the metadata at the end: left to the write-out of the copies around
+        them, or to the flush.
+        """
         write_all(self.fd, piece.data, piece.offset)
-        self._wrote(piece.offset, len(piece.data))
 
     def copy(self, piece: Copied) -> None:
-        index, copy = _source_piece(piece)
-        self.reader.copy_to(self.fd, index, copy, piece.offset, self._write)
-        self._wrote(piece.offset, piece.length)
+        """Into a range reserved first (``posix/reserve.py``), in the kernel
+        where the source can (``copy_file_range``); what that left, through
+        the reader's buffer.
+        """
+        self.space.reserve(piece.offset, piece.length)
+        done = self.source.copy_range(self.fd, piece.origin, piece.length,
+                                      piece.offset)
+        if done < piece.length:
+            index, copy = _source_piece(piece)
+            for position, data in self.reader.chunks(index, copy, done):
+                write_all(self.fd, data, piece.offset + position)
+        self.writeback.wrote(piece.offset, piece.length)
 
     def empty(self, piece: Empty) -> None:
         """Nothing to write: the hole reads as zeros."""
@@ -102,16 +117,6 @@ class FileSink:
     def close(self, file_size: int) -> None:
         os.ftruncate(self.fd, file_size)
         self.writeback.push()
-
-    def _write(self, data: memoryview, offset: int) -> None:
-        write_all(self.fd, data, offset)
-
-    def _wrote(self, offset: int, length: int) -> None:
-        """Note the data for the write-out: what goes forward (the stamped
-        pieces placed last, behind it, are left to the flush).
-        """
-        if offset >= self.writeback.end:
-            self.writeback.wrote(offset, length)
 
 
 class ChecksumFileSink(FileSink):
@@ -135,7 +140,7 @@ class ChecksumFileSink(FileSink):
         for position, data in self.reader.chunks(index, copy):
             self.hashes.update(data)
             write_all(self.fd, data, piece.offset + position)
-        self._wrote(piece.offset, piece.length)
+        self.writeback.wrote(piece.offset, piece.length)
 
     def empty(self, piece: Empty) -> None:
         self.hashes.zeros(piece.length)

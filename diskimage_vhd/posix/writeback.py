@@ -12,14 +12,15 @@ its own time, and the conversion need not wait for the disk at all.
 from __future__ import annotations
 
 import os
+import threading
 
 # Large enough to keep requests big, small enough to start the disk early.
 WINDOW = 16 * 1024 * 1024
 
 
 class Writeback:
-    """Push out the dirty pages of a sequentially written file, a window of
-    written bytes at a time.
+    """Push out the dirty pages of a file written front to back, a window
+    of written bytes at a time.
 
     ``posix_fadvise(DONTNEED)`` starts the write-out of the dirty pages in
     its range without waiting for it (it also drops pages already clean,
@@ -38,15 +39,21 @@ class Writeback:
         self.end = 0
         self.pending = 0
         self.enabled = sync and hasattr(os, 'posix_fadvise')
+        self._lock = threading.Lock()
 
     def wrote(self, offset: int, length: int) -> None:
-        """Note ``length`` bytes written at ``offset``, in increasing order."""
-        if self.start < 0:
-            self.start = offset
-        self.end = max(self.end, offset + length)
-        self.pending += length
-        if self.pending >= self.window:
-            self.push()
+        """Note ``length`` bytes written at ``offset``, from any thread (a
+        conversion's long copies are made on a worker, the short ones by
+        the caller, a little ahead of it).
+        """
+        if not self.enabled:
+            return
+        with self._lock:
+            self.start = offset if self.start < 0 else min(self.start, offset)
+            self.end = max(self.end, offset + length)
+            self.pending += length
+            if self.pending >= self.window:
+                self.push()
 
     def push(self) -> None:
         """Start the write-out of what was noted since the last push."""
