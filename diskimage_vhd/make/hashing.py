@@ -1,11 +1,11 @@
 """The content digest on the second core, beside the copy.
 
 A reproducible build's UUID follows every byte of content (``identity.
-ContentDigest``), and SHA-256 costs more than the copy it follows.  Hashed
-in line, each block waits for its hash; hashed here, in a worker thread
-(``hashlib`` lets go of the GIL for large buffers), the copy goes on in the
-kernel (``copy_file_range``) while the worker reads the same bytes back
-from the page cache and hashes them.  The digest is the same, block for
+ContentDigest``), and the hash costs about what the copy it follows costs.
+Hashed in line, each block waits for its hash; hashed here, in a worker
+thread (``blake3`` lets go of the GIL for large buffers), the copy goes on
+in the kernel (``copy_file_range``) while the worker reads the same bytes
+back from the page cache and hashes them.  The digest is the same, block for
 block and byte for byte: only where it is computed changes.
 """
 
