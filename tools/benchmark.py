@@ -73,6 +73,9 @@ class Row:
     filesystem: str = ''  # make the workload on a loop-mounted one of these
     shared: bool = True  # the row is about the file system: measure df
     max_runs: int = 0  # a cap on --runs for a slow row (0: none)
+    # Copies of the data one run writes: its output, and for DIB's steps
+    # their copy of the disk.  A cold run also reads the input into memory.
+    copies: int = 1
 
 
 ROWS: Dict[str, Row] = {
@@ -81,7 +84,7 @@ ROWS: Dict[str, Row] = {
                   'run', cold=True),
     'd': Row('a', 'dib', "DIB's steps on a: cp; vhd-util convert 0->1, "
              '1->2; rm .bak; and the same with qemu-img for the two '
-             'converts (cp; qemu-img convert; rm the copy)'),
+             'converts (cp; qemu-img convert; rm the copy)', copies=2),
     'b': Row('b', 'durable'),
     'b-cold': Row('b', 'cold', "the input's pages evicted before every "
                   'run', cold=True),
@@ -161,9 +164,10 @@ def bench_row(key: str, workload: workloads.Workload, tools: List[Tool],
     """
     row = ROWS[key]
     evict = [workload.path] if row.cold else []
-    # What one run may take: the input read (cold), its copies (DIB's cp
-    # and two conversions) and the process.
-    reserve.resize(3 * workload.data_bytes + 512 * MiB)
+    # What one run takes: the copies it writes, the input it reads from
+    # the disk (cold), and the process.
+    in_memory = row.copies + (1 if row.cold else 0)
+    reserve.resize(in_memory * workload.data_bytes + 512 * MiB)
     reserve.hold()
     samples: Dict[str, List[Sample]] = {t.name: [] for t in tools}
     results: Dict[str, Result] = {}

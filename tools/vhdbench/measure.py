@@ -23,9 +23,15 @@ MEMINFO = '/proc/meminfo'
 # mmap module names it only where it was built against such headers.
 MADV_POPULATE_WRITE = getattr(mmap, 'MADV_POPULATE_WRITE', 23)
 # The most memory a reserve holds.  Measured here: 2 GiB let go and taken
-# again, even 3 s later, costs 0.33 s a GiB; 3 GiB costs 2-5 s, because the
-# host takes back what the guest leaves free beyond that.
-LARGEST_RESERVE = 2 << 30
+# again, even 3 s later, costs 0.36 s a GiB; 4 GiB taken again 3 s later
+# costs 9.5 s, because the host takes back what the guest leaves free
+# beyond about 2 GiB.  So a reserve holds what a run writes, no more:
+# with 4 GiB, row a (1.5 GiB written) found cp at 0.73 s a run, against
+# 0.62 s with 2 GiB in the full run before.  A run that writes more comes
+# to the released memory before the host does: row d (a copy of the
+# disk, then the conversions, 3 GiB) took 1.7-2.0 s a run with 4 GiB,
+# and 5.5-17.5 s with 2 GiB, whichever tool.
+LARGEST_RESERVE = 4 << 30
 
 
 class ToolFailed(RuntimeError):
