@@ -68,8 +68,9 @@ class BackgroundSink:
 
     def close(self, file_size: int) -> None:
         """Wait for every piece, then close the sink."""
-        self._worker.put(self._batch)
-        self._batch = []
+        if self._batch:
+            self._worker.put(self._batch)
+            self._batch = []
         self._worker.finish()
         self.sink.close(file_size)
 
